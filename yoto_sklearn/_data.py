@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,13 +57,29 @@ class RowSource:
 
     CSC input is converted to CSR once (a copy of the non-zeros, never a dense
     matrix), since mini-batches are rows.
+
+    Parameters
+    ----------
+    X : ndarray or sparse matrix
+        The validated matrix, cells by genes.
+    shuffle : {"full", "chunked"}, default="full"
+        Batch order of :meth:`batches`: a full permutation of the rows, or the
+        chunk-wise shuffle of :func:`chunked_permutation` that a backed source uses
+        (so an in-memory fit can reproduce a backed fit exactly).
     """
 
-    def __init__(self, X: np.ndarray | sp.spmatrix | sp.sparray) -> None:
+    shuffle = "full"
+
+    def __init__(
+        self, X: np.ndarray | sp.spmatrix | sp.sparray, shuffle: str | None = None
+    ) -> None:
         if sp.issparse(X) and X.format != "csr":
             X = sp.csr_matrix(X)
         self.X = X
         self.n_obs, self.n_vars = X.shape
+        if shuffle is not None:
+            self.shuffle = shuffle
+        self.chunk_rows: int | None = None
 
     def rows(self, idx: np.ndarray) -> np.ndarray:
         """Dense float32 rows ``idx`` (a 1-D integer array)."""
@@ -70,6 +87,46 @@ class RowSource:
         if sp.issparse(block):
             block = block.toarray()
         return np.asarray(block, dtype=np.float32)
+
+    @property
+    def density(self) -> float:
+        """Fraction of stored values (1 for a dense matrix)."""
+        if not sp.issparse(self.X):
+            return 1.0
+        return self.X.nnz / max(self.n_obs * self.n_vars, 1)
+
+    def _chunk_rows(self, batch_size: int) -> int:
+        return self.chunk_rows or default_chunk_rows(
+            self.n_vars, self.density, batch_size
+        )
+
+    def batches(
+        self,
+        idx: np.ndarray,
+        batch_size: int,
+        rng: np.random.Generator | None,
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Yield ``(rows, dense float32 block)`` mini-batches over ``idx``.
+
+        With ``rng=None`` the batches follow the sorted ``idx`` (evaluation);
+        otherwise the order is shuffled (see ``shuffle``). The rows of each batch are
+        sorted.
+        """
+        if rng is None:
+            order = np.sort(idx)
+        elif self.shuffle == "chunked":
+            order = chunked_permutation(idx, rng, self._chunk_rows(batch_size))[0]
+        else:
+            order = rng.permutation(idx)
+        for start in range(0, len(order), batch_size):
+            batch = np.sort(order[start : start + batch_size])
+            yield batch, self.rows(batch)
+
+    def chunks(self, chunk_rows: int | None = None) -> Iterator[tuple[int, Any]]:
+        """Yield ``(start, block)`` for contiguous row blocks (sparse stays sparse)."""
+        step = chunk_rows or self._chunk_rows(1)
+        for start in range(0, self.n_obs, step):
+            yield start, self.X[start : start + step]
 
 
 def column_stats(
@@ -291,3 +348,316 @@ def encode_targets(
             TaskSpec(name, CLASSIFICATION, classes=classes, class_counts=counts)
         )
     return specs, encoded
+
+
+# --------------------------------------------------------------------------------------
+# Batch order and streaming access (sparse in memory, or backed on disk)
+# --------------------------------------------------------------------------------------
+# A contiguous chunk of rows holds about ``CHUNK_ENTRIES`` stored values (16 MiB of
+# float32 when dense, about 32 MiB for CSR); a shuffle buffer holds ``BUFFER_CHUNKS``
+# chunks (kept sparse for sparse data).
+CHUNK_ENTRIES = 1 << 22
+BUFFER_CHUNKS = 4
+
+
+def default_chunk_rows(n_vars: int, density: float, batch_size: int) -> int:
+    """Rows per contiguous read: about ``CHUNK_ENTRIES`` stored values, >= one batch.
+
+    It depends only on the shape, the fraction of stored values (1 for dense) and the
+    batch size, not on the storage, so an in-memory and a backed source of the same
+    data cut the same chunks.
+    """
+    per_row = max(float(n_vars) * min(max(float(density), 1e-6), 1.0), 1.0)
+    return max(int(batch_size), int(CHUNK_ENTRIES / per_row), 1)
+
+
+def chunked_permutation(
+    idx: np.ndarray,
+    rng: np.random.Generator,
+    chunk_rows: int,
+    buffer_chunks: int = BUFFER_CHUNKS,
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Shuffle ``idx`` chunk-wise, as a streaming reader can afford to.
+
+    The row range is cut into contiguous chunks of ``chunk_rows`` rows; the order of
+    the chunks is shuffled, consecutive groups of ``buffer_chunks`` chunks form a
+    buffer, and the rows of each buffer are shuffled together. When every row fits in
+    one buffer this is exactly ``rng.permutation(idx)``.
+
+    Returns
+    -------
+    order : ndarray
+        The permuted rows (the concatenation of the buffers).
+    buffers : list of ndarray
+        The chunk numbers of each buffer, in order.
+    """
+    idx = np.asarray(idx)
+    chunk_of = idx // chunk_rows
+    chunks = np.unique(chunk_of)
+    if len(chunks) <= buffer_chunks:
+        return rng.permutation(idx), [chunks]
+    chunk_order = rng.permutation(chunks)
+    parts: list[np.ndarray] = []
+    buffers: list[np.ndarray] = []
+    for b in range(0, len(chunk_order), buffer_chunks):
+        group = chunk_order[b : b + buffer_chunks]
+        parts.append(rng.permutation(idx[np.isin(chunk_of, group)]))
+        buffers.append(group)
+    return np.concatenate(parts), buffers
+
+
+def is_backed_matrix(X: Any) -> bool:
+    """Whether ``X`` is an on-disk matrix (h5py dataset, anndata sparse dataset)."""
+    module = type(X).__module__ or ""
+    if module.startswith("h5py") and hasattr(X, "shape") and hasattr(X, "dtype"):
+        return True
+    if module.startswith("anndata") and hasattr(X, "format"):
+        return True
+    try:
+        from anndata.abc import CSCDataset, CSRDataset
+    except ImportError:  # pragma: no cover - anndata is a dependency
+        return False
+    return isinstance(X, CSRDataset | CSCDataset)
+
+
+def _block_to_numpy(block: Any) -> np.ndarray | sp.csr_matrix:
+    if sp.issparse(block):
+        return sp.csr_matrix(block)
+    return np.asarray(block)
+
+
+class BackedRowSource(RowSource):
+    """Streaming row access to a backed AnnData matrix (``read_h5ad(..., "r")``).
+
+    Rows are read from disk in contiguous chunks; :meth:`batches` shuffles the chunk
+    order and the rows inside a buffer of ``BUFFER_CHUNKS`` chunks, so at most one
+    buffer (kept sparse when the file is sparse) and one dense mini-batch are in
+    memory. Dense (``h5py.Dataset``) and CSR datasets are supported; a CSC dataset
+    cannot be read by rows and is refused.
+
+    Parameters
+    ----------
+    X : h5py.Dataset or anndata CSRDataset
+        The backed matrix, cells by genes.
+    """
+
+    shuffle = "chunked"
+
+    def __init__(self, X: Any) -> None:
+        fmt = getattr(X, "format", None)
+        if fmt == "csc":
+            raise ValueError(
+                "A backed AnnData whose X is stored as CSC cannot be streamed by "
+                "rows; rewrite it as CSR (adata.X = adata.X.tocsr() before "
+                "write_h5ad) or load it into memory."
+            )
+        dtype = np.dtype(X.dtype)
+        if dtype.kind not in "biuf":
+            raise ValueError(f"Backed X has a non-numeric dtype {dtype}.")
+        if len(X.shape) != 2:
+            raise ValueError(f"Backed X must be 2-D, got shape {X.shape}.")
+        self.X = X
+        self.n_obs, self.n_vars = (int(s) for s in X.shape)
+        self.chunk_rows = None
+        if fmt == "csr":
+            nnz = int(X.group["indptr"][-1])
+            self._density = nnz / max(self.n_obs * self.n_vars, 1)
+        else:
+            self._density = 1.0
+
+    @property
+    def density(self) -> float:
+        """Fraction of stored values (1 for a dense dataset)."""
+        return self._density
+
+    def _read(self, start: int, stop: int) -> np.ndarray | sp.csr_matrix:
+        return _block_to_numpy(self.X[start:stop])
+
+    def rows(self, idx: np.ndarray) -> np.ndarray:
+        """Dense float32 rows ``idx``, read as one contiguous span (small ``idx``)."""
+        idx = np.asarray(idx)
+        order = np.argsort(idx, kind="stable")
+        sorted_idx = idx[order]
+        lo = int(sorted_idx[0]) if len(idx) else 0
+        hi = int(sorted_idx[-1]) + 1 if len(idx) else 0
+        block = self._read(lo, hi)[sorted_idx - lo]
+        if sp.issparse(block):
+            block = block.toarray()
+        out = np.empty((len(idx), self.n_vars), dtype=np.float32)
+        out[order] = block
+        return out
+
+    def chunks(self, chunk_rows: int | None = None) -> Iterator[tuple[int, Any]]:
+        """Yield ``(start, block)`` for contiguous row blocks read from disk."""
+        step = chunk_rows or self._chunk_rows(1)
+        for start in range(0, self.n_obs, step):
+            yield start, self._read(start, min(start + step, self.n_obs))
+
+    def _load(
+        self, chunk_ids: np.ndarray, members: np.ndarray, chunk_rows: int
+    ) -> tuple[np.ndarray, Any]:
+        """Read the chunks ``chunk_ids`` and keep rows ``members`` (sorted)."""
+        blocks = []
+        ids = []
+        for c in np.sort(chunk_ids):
+            start = int(c) * chunk_rows
+            stop = min(start + chunk_rows, self.n_obs)
+            want = members[(members >= start) & (members < stop)]
+            if len(want) == 0:
+                continue
+            blocks.append(self._read(start, stop)[want - start])
+            ids.append(want)
+        if not blocks:
+            return np.empty(0, dtype=np.int64), np.empty((0, self.n_vars), np.float32)
+        stack = sp.vstack(blocks, format="csr") if sp.issparse(blocks[0]) else None
+        return np.concatenate(ids), stack if stack is not None else np.vstack(blocks)
+
+    def batches(
+        self,
+        idx: np.ndarray,
+        batch_size: int,
+        rng: np.random.Generator | None,
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Yield ``(rows, dense float32 block)`` mini-batches streamed from disk.
+
+        Same batches as :meth:`RowSource.batches` with ``shuffle="chunked"`` (or in
+        ``idx`` order with ``rng=None``), so results match an in-memory fit that uses
+        the chunked order.
+        """
+        idx = np.asarray(idx)
+        chunk_rows = self._chunk_rows(batch_size)
+        if rng is None:
+            order = np.sort(idx)
+            buffers = [np.array([c]) for c in np.unique(idx // chunk_rows)]
+        else:
+            order, buffers = chunked_permutation(idx, rng, chunk_rows)
+        offset = 0  # position in ``order`` of the first row of the current buffer
+        held_ids = np.empty(0, dtype=np.int64)
+        held: Any = None
+        for group in buffers:
+            members = np.sort(idx[np.isin(idx // chunk_rows, group)])
+            ids, block = self._load(group, members, chunk_rows)
+            want = order[offset : offset + len(ids)]
+            offset += len(ids)
+            block = block[np.searchsorted(ids, want)]  # rows in the order they go out
+            if held is not None and len(held_ids):
+                block = (
+                    sp.vstack([held, block], format="csr")
+                    if sp.issparse(block)
+                    else np.concatenate([held, block])
+                )
+                want = np.concatenate([held_ids, want])
+            n_full = (len(want) // batch_size) * batch_size
+            for start in range(0, n_full, batch_size):
+                yield self._emit(want[start : start + batch_size], block, start)
+            held_ids = want[n_full:]
+            held = block[n_full:]
+        if len(held_ids):
+            yield self._emit(held_ids, held, 0)
+
+    def panel_chunks(
+        self, cols: np.ndarray, chunk_rows: int | None = None
+    ) -> Iterator[np.ndarray]:
+        """Yield float64 row blocks of columns ``cols`` only, in row order.
+
+        A dense HDF5 dataset is read column-selectively (only the panel columns leave
+        the disk); a CSR dataset is read by row chunks and the columns picked in
+        memory.
+        """
+        cols = np.asarray(cols)
+        order = np.argsort(cols, kind="stable")
+        sorted_cols = cols[order]
+        inverse = np.empty_like(order)
+        inverse[order] = np.arange(len(order))
+        dense = not hasattr(self.X, "format")
+        if chunk_rows is None:
+            chunk_rows = (
+                max(CHUNK_ENTRIES // max(len(cols), 1), 1)
+                if dense
+                else self._chunk_rows(1)
+            )
+        for start in range(0, self.n_obs, chunk_rows):
+            stop = min(start + chunk_rows, self.n_obs)
+            if dense:
+                block = np.asarray(self.X[start:stop, sorted_cols])[:, inverse]
+            else:
+                block = _block_to_numpy(self.X[start:stop])[:, cols].toarray()
+            block = np.asarray(block, dtype=np.float64)
+            if not np.isfinite(block).all():
+                raise ValueError(
+                    "Input X contains NaN or infinity in the panel columns (rows "
+                    f"{start}-{stop - 1})."
+                )
+            yield block
+
+    def _emit(
+        self, ids: np.ndarray, block: Any, start: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        part = block[start : start + len(ids)]
+        order = np.argsort(ids, kind="stable")
+        part = part[order]
+        if sp.issparse(part):
+            part = part.toarray()
+        return ids[order], np.asarray(part, dtype=np.float32)
+
+
+def scan_columns(
+    source: RowSource,
+    idx: np.ndarray | None,
+    with_stats: bool = True,
+    chunk_rows: int | None = None,
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """One streaming pass: check every value is finite, and column mean / std.
+
+    The statistics (float64, over rows ``idx`` or all rows) are accumulated chunk by
+    chunk, so neither a dense matrix nor a copy of the selected rows is built; constant
+    columns get a standard deviation of 1. In-memory and backed sources of the same
+    data give identical results.
+
+    Raises
+    ------
+    ValueError
+        If the matrix holds NaN or infinity.
+    """
+    n_vars = source.n_vars
+    mean = np.zeros(n_vars)
+    m2 = np.zeros(n_vars)  # sum of squared deviations (Chan et al. merging)
+    count = 0
+    sel = None if idx is None else np.zeros(source.n_obs, dtype=bool)
+    if sel is not None:
+        sel[idx] = True
+    for start, block in source.chunks(chunk_rows):
+        values = block.data if sp.issparse(block) else np.asarray(block)
+        if values.dtype.kind == "f" and not np.isfinite(values).all():
+            raise ValueError(
+                "Input X contains NaN or infinity (found in rows "
+                f"{start}-{start + block.shape[0] - 1})."
+            )
+        if not with_stats:
+            continue
+        if sel is not None:
+            keep = sel[start : start + block.shape[0]]
+            if not keep.all():
+                block = block[np.flatnonzero(keep)]
+        n_c = block.shape[0]
+        if n_c == 0:
+            continue
+        if sp.issparse(block):
+            block = block.astype(np.float64)
+            mean_c = np.asarray(block.sum(axis=0)).ravel() / n_c
+            sq = np.asarray(block.multiply(block).sum(axis=0)).ravel()
+            m2_c = np.maximum(sq - n_c * mean_c**2, 0.0)
+        else:
+            block = np.asarray(block, dtype=np.float64)
+            mean_c = block.mean(axis=0)
+            m2_c = ((block - mean_c) ** 2).sum(axis=0)
+        total = count + n_c
+        delta = mean_c - mean
+        mean = mean + delta * (n_c / total)
+        m2 = m2 + m2_c + delta**2 * (count * n_c / total)
+        count = total
+    if not with_stats:
+        return None, None
+    std = np.sqrt(m2 / max(count, 1))
+    std[~(std > 1e-12)] = 1.0
+    return mean, std

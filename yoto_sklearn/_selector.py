@@ -390,17 +390,24 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
         X, gene_names, y = _data.unwrap_anndata(X, y)
         hidden = self._hidden_sizes()
         device = resolve_device(self.device)
-        X = validate_data(
-            self,
-            X,
-            accept_sparse=_ACCEPT_SPARSE,
-            dtype=_FLOAT_DTYPES,
-            ensure_min_samples=2,
-            ensure_all_finite=True,
-        )
+        backed = _data.is_backed_matrix(X)
+        if backed:
+            # Out of core: validated (finiteness) while streaming, below.
+            source = _data.BackedRowSource(X)
+            self._reset_backed_features(source)
+        else:
+            X = validate_data(
+                self,
+                X,
+                accept_sparse=_ACCEPT_SPARSE,
+                dtype=_FLOAT_DTYPES,
+                ensure_min_samples=2,
+                ensure_all_finite=True,
+            )
+            source = RowSource(X)
         if gene_names is not None:
             self._set_anndata_names(gene_names)
-        n_samples, n_features = X.shape
+        n_samples, n_features = source.n_obs, source.n_vars
         tasks, Y = _data.encode_targets(y, n_samples, self.task_types)
         names = [t.name for t in tasks]
         task_weights = self._task_weights(names)
@@ -432,8 +439,12 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
             )
 
         mean = scale = None
+        if self.standardize or backed:
+            # One streaming pass: finiteness (backed) and column statistics.
+            mean, scale = _data.scan_columns(
+                source, train_idx if val_idx is not None else None, self.standardize
+            )
         if self.standardize:
-            mean, scale = _data.column_stats(X[train_idx] if val_idx is not None else X)
             mean, scale = mean.astype(np.float32), scale.astype(np.float32)
         losses = self._task_losses(tasks, Y, train_idx, task_weights, device)
         config = TrainConfig(
@@ -467,7 +478,7 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
             generator.manual_seed(seed + 1)
             history = train(
                 net,
-                RowSource(X),
+                source,
                 Y,
                 losses,
                 train_idx,
@@ -481,6 +492,22 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
             )
         self._set_fitted(net.cpu(), tasks, k, mean, scale, history, device)
         return self
+
+    def _reset_backed_features(self, source: _data.BackedRowSource) -> None:
+        """What ``validate_data(reset=True)`` does, for a matrix left on disk."""
+        if source.n_obs < 2:
+            raise ValueError(
+                f"Found array with {source.n_obs} sample(s) (shape="
+                f"({source.n_obs}, {source.n_vars})) while a minimum of 2 is "
+                "required."
+            )
+        if source.n_vars < 1:
+            raise ValueError(
+                "Found array with 0 feature(s); a minimum of 1 is required."
+            )
+        self.n_features_in_ = source.n_vars
+        if hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
 
     def _set_anndata_names(self, gene_names: np.ndarray) -> None:
         if all(isinstance(g, str) for g in gene_names):
@@ -585,6 +612,14 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
                     "The AnnData var_names differ from the feature names seen during "
                     "fit (same genes in the same order are required)."
                 )
+            if _data.is_backed_matrix(matrix):
+                source = _data.BackedRowSource(matrix)
+                if source.n_vars != self.n_features_in_:
+                    raise ValueError(
+                        f"X has {source.n_vars} features, but {type(self).__name__} "
+                        f"is expecting {self.n_features_in_} features as input."
+                    )
+                return source
             matrix = check_array(
                 matrix,
                 accept_sparse=_ACCEPT_SPARSE,
@@ -609,18 +644,47 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
     def _panel_outputs(self, X: Any) -> list[np.ndarray]:
         """Raw head outputs, computed from the panel columns only."""
         X = self._check_X_predict(X)
-        panel = X[:, self.support_]
-        n = panel.shape[0]
+        if isinstance(X, _data.BackedRowSource):
+            # Out of core: row chunks of the panel columns only.
+            blocks = X.panel_chunks(self.support_)
+        else:
+            panel = X[:, self.support_]
+            blocks = (
+                panel[start : start + _PREDICT_CHUNK]
+                for start in range(0, panel.shape[0], _PREDICT_CHUNK)
+            )
         outs: list[list[np.ndarray]] = [[] for _ in self.tasks_]
         with torch.no_grad():
-            for start in range(0, n, _PREDICT_CHUNK):
-                block = panel[start : start + _PREDICT_CHUNK]
+            for block in blocks:
                 if sp.issparse(block):
                     block = block.toarray()
                 xb = torch.as_tensor(np.asarray(block, dtype=np.float64))
                 for t, out in enumerate(self.module_(xb)):
                     outs[t].append(out.numpy())
         return [np.concatenate(o, axis=0) for o in outs]
+
+    def transform(self, X: Any) -> Any:
+        """Keep only the panel genes.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix, AnnData} of shape (n_samples, n_features)
+            Same genes, in the same order, as in :meth:`fit`. A backed AnnData is read
+            in row chunks, panel columns only.
+
+        Returns
+        -------
+        X_panel : {ndarray, sparse matrix} of shape (n_samples, k_)
+            The panel columns in the original gene order (as
+            :meth:`get_support` orders them).
+        """
+        if not _data.is_anndata(X):
+            return super().transform(X)
+        matrix = self._check_X_predict(X)
+        cols = np.flatnonzero(self.get_support())
+        if isinstance(matrix, _data.BackedRowSource):
+            return np.concatenate(list(matrix.panel_chunks(cols)), axis=0)
+        return matrix[:, cols]
 
     @staticmethod
     def _softmax(logits: np.ndarray) -> np.ndarray:

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import copy
 import math
+import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -65,6 +66,7 @@ class History:
     validation_loss_curve: list[float] = field(default_factory=list)
     validation_scores: list[float] = field(default_factory=list)
     temperature_curve: list[float] = field(default_factory=list)
+    epoch_times: list[float] = field(default_factory=list)
     best_epoch: int | None = None
     selection_epochs: int = 0
     n_iter: int = 0
@@ -120,7 +122,11 @@ def _schedule(start: float, end: float, progress: float) -> float:
 
 
 class _Batches:
-    """Dense float32 standardised mini-batches on ``device``."""
+    """Dense float32 standardised mini-batches on ``device``.
+
+    The row source decides the batch order (``source.batches``): a full permutation
+    in memory, a chunk-wise shuffle when streaming from disk.
+    """
 
     def __init__(self, source, Y, mean, scale, device) -> None:
         self.source = source
@@ -131,7 +137,19 @@ class _Batches:
 
     def get(self, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         idx = np.sort(idx)
-        xb = torch.from_numpy(self.source.rows(idx)).to(self.device, non_blocking=True)
+        return self._tensors(idx, self.source.rows(idx))
+
+    def iterate(
+        self, idx: np.ndarray, batch_size: int, rng: np.random.Generator | None
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Mini-batches over ``idx``: shuffled with ``rng``, in order without."""
+        for rows, block in self.source.batches(idx, batch_size, rng):
+            yield self._tensors(rows, block)
+
+    def _tensors(
+        self, idx: np.ndarray, block: np.ndarray
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        xb = torch.from_numpy(block).to(self.device, non_blocking=True)
         if self.mean is not None:
             xb = (xb - self.mean) / self.scale
         yb = torch.from_numpy(self.Y[idx]).to(self.device, non_blocking=True)
@@ -154,8 +172,7 @@ def evaluate(
     correct = np.zeros(n_tasks)
     sse = np.zeros(n_tasks)
     ys: list[list[torch.Tensor]] = [[] for _ in range(n_tasks)]
-    for start in range(0, len(idx), batch_size):
-        xb, yb = batches.get(idx[start : start + batch_size])
+    for xb, yb in batches.iterate(idx, batch_size, None):
         outputs = net(xb)
         for t, (out, spec) in enumerate(zip(outputs, losses, strict=True)):
             col = yb[:, t]
@@ -254,15 +271,13 @@ def train(
     for epoch in bar:
         selecting = epoch < selection_epochs
         net.train()
-        perm = rng.permutation(train_idx)
+        epoch_start = time.perf_counter()
         running = torch.zeros((), device=device)
         n_batches = 0
         tau = config.temperature
-        for start in range(0, n_train, bs):
-            idx = perm[start : start + bs]
-            if len(idx) < 2 and n_batches > 0:
+        for xb, yb in batches.iterate(train_idx, bs, rng):
+            if len(xb) < 2 and n_batches > 0:
                 continue  # BatchNorm needs 2 rows; the cell is seen next epoch
-            xb, yb = batches.get(idx)
             if selecting:
                 progress = min(1.0, step / total_sel_steps)
                 tau = _schedule(config.temperature_start, config.temperature, progress)
@@ -281,6 +296,7 @@ def train(
             running = running + loss.detach()
             n_batches += 1
         epoch_loss = float(running) / max(n_batches, 1)
+        history.epoch_times.append(time.perf_counter() - epoch_start)
         history.loss_curve.append(epoch_loss)
         history.temperature_curve.append(tau)
         history.n_iter = epoch + 1
