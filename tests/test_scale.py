@@ -1,0 +1,183 @@
+"""Scale: sparse input stays sparse, backed AnnData streams, chunked batch order."""
+
+import pickle
+import tracemalloc
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from yoto_sklearn import YOTOSelector, _data
+
+from .conftest import make_data
+
+anndata = pytest.importorskip("anndata")
+
+
+def _write(tmp_path, X, y, name="x.h5ad"):
+    adata = anndata.AnnData(X)
+    adata.var_names = [f"g{i}" for i in range(X.shape[1])]
+    adata.obs["label"] = np.asarray(y).astype(str)
+    path = tmp_path / name
+    adata.write_h5ad(path)
+    return path, adata
+
+
+@pytest.fixture
+def small_chunks(monkeypatch):
+    """Chunks of 16 rows, so 160 cells make 10 chunks in 3 shuffle buffers."""
+    monkeypatch.setattr(_data, "CHUNK_ENTRIES", 16)
+    monkeypatch.setattr(_data, "BUFFER_CHUNKS", 4)
+
+
+def test_chunked_permutation_is_a_permutation_and_local():
+    rng = np.random.default_rng(0)
+    idx = np.sort(rng.choice(1000, 700, replace=False))
+    order, buffers = _data.chunked_permutation(idx, rng, chunk_rows=50, buffer_chunks=3)
+    assert np.array_equal(np.sort(order), idx)
+    assert sum(len(b) for b in buffers) == len(np.unique(idx // 50))
+    # the first buffer's rows all come from its own chunks
+    first = order[: np.isin(idx // 50, buffers[0]).sum()]
+    assert set(np.unique(first // 50)) <= set(buffers[0])
+
+
+def test_chunked_permutation_single_buffer_is_full_permutation():
+    idx = np.arange(100)
+    a = _data.chunked_permutation(idx, np.random.default_rng(3), chunk_rows=100)[0]
+    b = np.random.default_rng(3).permutation(idx)
+    assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_backed_batches_match_in_memory_chunked(tmp_path, small_chunks, sparse):
+    X, y = make_data(n=160)
+    X = X.astype(np.float32)
+    if sparse:
+        X = sp.csr_matrix(np.where(X > 0.5, X, 0.0).astype(np.float32))
+    path, _ = _write(tmp_path, X, y)
+    backed = anndata.read_h5ad(path, backed="r")
+    src_disk = _data.BackedRowSource(backed.X)
+    src_mem = _data.RowSource(X, shuffle="chunked")
+    idx = np.sort(np.random.default_rng(1).choice(160, 130, replace=False))
+    for rng_seed in (None, 5):
+        ra = None if rng_seed is None else np.random.default_rng(rng_seed)
+        rb = None if rng_seed is None else np.random.default_rng(rng_seed)
+        got = list(src_disk.batches(idx, 16, ra))
+        want = list(src_mem.batches(idx, 16, rb))
+        assert len(got) == len(want) == 9
+        for (i1, b1), (i2, b2) in zip(got, want, strict=True):
+            assert np.array_equal(i1, i2)
+            assert np.array_equal(b1, b2)
+        assert np.array_equal(np.sort(np.concatenate([g[0] for g in got])), idx)
+    backed.file.close()
+
+
+@pytest.mark.parametrize(
+    "sparse, early_stopping", [(False, False), (True, True)], ids=["dense", "csr"]
+)
+def test_backed_fit_predict_equals_in_memory(
+    tmp_path, monkeypatch, small_chunks, fast_params, sparse, early_stopping
+):
+    X, y = make_data(n=160)
+    X = X.astype(np.float32)
+    if sparse:
+        X = sp.csr_matrix(np.where(X > 0.5, X, 0.0).astype(np.float32))
+    path, adata = _write(tmp_path, X, y)
+    params = dict(fast_params, early_stopping=early_stopping, n_iter_no_change=2)
+    backed = anndata.read_h5ad(path, backed="r")
+    disk = YOTOSelector(**params).fit(backed, "label")
+    # the in-memory fit uses the same chunk-wise batch order as the backed one
+    monkeypatch.setattr(_data.RowSource, "shuffle", "chunked")
+    mem = YOTOSelector(**params).fit(adata, "label")
+    np.testing.assert_array_equal(disk.support_, mem.support_)
+    np.testing.assert_array_equal(disk.scores_, mem.scores_)
+    assert disk.loss_curve_ == mem.loss_curve_
+    assert list(disk.feature_names_in_) == list(adata.var_names)
+    np.testing.assert_array_equal(disk.predict(backed), mem.predict(adata))
+    np.testing.assert_allclose(disk.predict_proba(backed), mem.predict_proba(adata))
+    t_disk = disk.transform(backed)
+    t_mem = mem.transform(adata)
+    t_mem = t_mem.toarray() if sp.issparse(t_mem) else t_mem
+    np.testing.assert_allclose(t_disk, t_mem)
+    assert t_disk.shape == (160, params["k"])
+    backed.file.close()
+
+
+def test_in_memory_default_order_is_a_full_permutation(fast_params):
+    X, y = make_data(n=64)
+    src = _data.RowSource(X)
+    idx = np.arange(64)
+    got = np.concatenate([b for b, _ in src.batches(idx, 16, np.random.default_rng(0))])
+    perm = np.random.default_rng(0).permutation(idx)
+    want = np.concatenate([np.sort(perm[i : i + 16]) for i in range(0, 64, 16)])
+    assert np.array_equal(got, want)
+
+
+def test_backed_nan_is_rejected_while_streaming(tmp_path, fast_params):
+    X, y = make_data(n=40)
+    X[17, 3] = np.nan
+    path, _ = _write(tmp_path, X.astype(np.float32), y)
+    backed = anndata.read_h5ad(path, backed="r")
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        YOTOSelector(**fast_params).fit(backed, "label")
+    backed.file.close()
+
+
+def test_backed_csc_is_refused(tmp_path, fast_params):
+    X, y = make_data(n=40)
+    path, _ = _write(tmp_path, sp.csc_matrix(X.astype(np.float32)), y)
+    backed = anndata.read_h5ad(path, backed="r")
+    with pytest.raises(ValueError, match="CSC"):
+        YOTOSelector(**fast_params).fit(backed, "label")
+    backed.file.close()
+
+
+def test_backed_model_pickles(tmp_path, fast_params):
+    X, y = make_data(n=60)
+    path, _ = _write(tmp_path, X.astype(np.float32), y)
+    backed = anndata.read_h5ad(path, backed="r")
+    sel = YOTOSelector(**fast_params).fit(backed, "label")
+    again = pickle.loads(pickle.dumps(sel))
+    np.testing.assert_array_equal(again.predict(backed), sel.predict(backed))
+    backed.file.close()
+
+
+def test_sparse_fit_never_densifies_the_whole_matrix(monkeypatch):
+    """CSR in, peak numpy memory far below the dense cells x genes matrix."""
+    n, g, batch = 6000, 2000, 64
+    X = sp.random(n, g, density=0.01, format="csr", dtype=np.float64, random_state=0)
+    y = np.arange(n) % 3
+    dense_bytes = n * g * 8  # 96 MB in float64 (48 MB in float32)
+
+    big = []
+    original = sp.csr_matrix.toarray
+
+    def guarded(self, *args, **kwargs):
+        if self.shape[0] > batch and self.shape[1] > 5:  # a panel block is fine
+            big.append(self.shape)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(sp.csr_matrix, "toarray", guarded)
+    sel = YOTOSelector(
+        k=5,
+        max_iter=1,
+        hidden_layer_sizes=(8,),
+        batch_size=batch,
+        early_stopping=True,
+        random_state=0,
+    )
+    # Warm up first: the first fit imports modules (torch's optimiser machinery
+    # pulls in sympy), tens of MB that tracemalloc would count.
+    YOTOSelector(k=2, max_iter=1, hidden_layer_sizes=(4,), batch_size=8).fit(
+        X[:32], y[:32]
+    )
+    tracemalloc.start()
+    try:
+        sel.fit(X, y)
+        sel.predict(X)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert big == []
+    sparse_bytes = X.data.nbytes + X.indices.nbytes + X.indptr.nbytes  # ~1.5 MB
+    assert peak < dense_bytes / 8, (peak, dense_bytes, sparse_bytes)
