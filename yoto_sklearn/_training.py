@@ -67,6 +67,7 @@ class History:
     validation_scores: list[float] = field(default_factory=list)
     temperature_curve: list[float] = field(default_factory=list)
     epoch_times: list[float] = field(default_factory=list)
+    epoch_cpu_times: list[float] = field(default_factory=list)
     best_epoch: int | None = None
     selection_epochs: int = 0
     n_iter: int = 0
@@ -272,6 +273,7 @@ def train(
         selecting = epoch < selection_epochs
         net.train()
         epoch_start = time.perf_counter()
+        epoch_cpu = time.process_time()
         running = torch.zeros((), device=device)
         n_batches = 0
         tau = config.temperature
@@ -297,6 +299,7 @@ def train(
             n_batches += 1
         epoch_loss = float(running) / max(n_batches, 1)
         history.epoch_times.append(time.perf_counter() - epoch_start)
+        history.epoch_cpu_times.append(time.process_time() - epoch_cpu)
         history.loss_curve.append(epoch_loss)
         history.temperature_curve.append(tau)
         history.n_iter = epoch + 1
