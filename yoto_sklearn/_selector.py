@@ -479,7 +479,8 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
                 generator,
                 device,
             )
-        self._set_fitted(net.cpu(), tasks, k, mean, scale, history, device)
+            # inside fork_rng: building the exported layers draws from torch's RNG
+            self._set_fitted(net.cpu(), tasks, k, mean, scale, history, device)
         return self
 
     def _set_anndata_names(self, gene_names: np.ndarray) -> None:
