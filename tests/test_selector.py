@@ -19,7 +19,7 @@ from yoto_sklearn import YOTOSelector, make_masked_scorer, masked_f1_macro_score
 from .conftest import FAST, make_data
 
 # Enough training for the informative genes to win on the small generated data.
-TRAINED = dict(FAST, k=4, max_iter=30, hidden_layer_sizes=(16,))
+TRAINED = dict(FAST, k=4, max_iter=40, hidden_layer_sizes=(16,))
 
 
 def test_panel_has_exactly_k_genes(data):
@@ -37,10 +37,15 @@ def test_panel_has_exactly_k_genes(data):
 
 
 def test_selects_the_informative_genes():
+    # 4 marker genes among 40: a random panel of 4 holds 0.4 of them on average.
     X, y = make_data(n=300, n_features=40, n_informative=4, seed=1)
-    sel = YOTOSelector(**TRAINED).fit(X, y)
-    assert len(set(sel.support_) & {0, 1, 2, 3}) >= 3
-    assert sel.score(X, y) > 0.8
+    found, scores = [], []
+    for seed in range(3):
+        sel = YOTOSelector(**dict(TRAINED, random_state=seed)).fit(X, y)
+        found.append(len(set(sel.support_) & {0, 1, 2, 3}))
+        scores.append(sel.score(X, y))
+    assert np.mean(found) >= 3
+    assert np.mean(scores) > 0.8
 
 
 def test_predictions_ignore_non_selected_columns(data):
