@@ -392,18 +392,29 @@ def chunked_permutation(
         The chunk numbers of each buffer, in order.
     """
     idx = np.asarray(idx)
-    chunk_of = idx // chunk_rows
-    chunks = np.unique(chunk_of)
+    chunks = np.unique(idx // chunk_rows)
     if len(chunks) <= buffer_chunks:
         return rng.permutation(idx), [chunks]
     chunk_order = rng.permutation(chunks)
+    sorted_idx = np.sort(idx)
     parts: list[np.ndarray] = []
     buffers: list[np.ndarray] = []
     for b in range(0, len(chunk_order), buffer_chunks):
         group = chunk_order[b : b + buffer_chunks]
-        parts.append(rng.permutation(idx[np.isin(chunk_of, group)]))
+        parts.append(rng.permutation(rows_in_chunks(sorted_idx, group, chunk_rows)))
         buffers.append(group)
     return np.concatenate(parts), buffers
+
+
+def rows_in_chunks(
+    sorted_idx: np.ndarray, chunk_ids: np.ndarray, chunk_rows: int
+) -> np.ndarray:
+    """The rows of ``sorted_idx`` that lie in chunks ``chunk_ids``, sorted."""
+    parts = []
+    for c in np.sort(chunk_ids):
+        lo, hi = np.searchsorted(sorted_idx, [c * chunk_rows, (c + 1) * chunk_rows])
+        parts.append(sorted_idx[lo:hi])
+    return np.concatenate(parts) if parts else sorted_idx[:0]
 
 
 def is_backed_matrix(X: Any) -> bool:
@@ -534,8 +545,9 @@ class BackedRowSource(RowSource):
         offset = 0  # position in ``order`` of the first row of the current buffer
         held_ids = np.empty(0, dtype=np.int64)
         held: Any = None
+        sorted_idx = np.sort(idx)
         for group in buffers:
-            members = np.sort(idx[np.isin(idx // chunk_rows, group)])
+            members = rows_in_chunks(sorted_idx, group, chunk_rows)
             ids, block = self._load(group, members, chunk_rows)
             want = order[offset : offset + len(ids)]
             offset += len(ids)
