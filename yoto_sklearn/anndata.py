@@ -119,7 +119,7 @@ def obs_targets(
             raise ValueError(
                 f"task_types has {len(types)} entries for {len(names)} targets"
             )
-    for name, kind in zip(names, types):
+    for name, kind in zip(names, types, strict=True):
         if kind not in ("classification", "regression"):
             raise ValueError(
                 f"task type {kind!r} for target {name!r}: use 'classification' or "
@@ -127,7 +127,7 @@ def obs_targets(
             )
 
     columns: dict[str, Any] = {}
-    for name, kind in zip(names, types):
+    for name, kind in zip(names, types, strict=True):
         col = obs[name]
         missing_mask = np.asarray(col.isna())
         if missing_mask.all():
@@ -364,7 +364,7 @@ def select_genes(
     train_scores = selector.score_tasks(X_fit, y)
     metrics: dict[str, dict[str, Any]] = {}
     by_position = list(train_scores.values())
-    for i, (name, kind) in enumerate(zip(y.columns, task_types)):
+    for i, (name, kind) in enumerate(zip(y.columns, task_types, strict=True)):
         metrics[str(name)] = {
             "metric": "accuracy" if kind == "classification" else "r2",
             "train": float(train_scores.get(name, by_position[i])),

@@ -283,7 +283,7 @@ def _evaluate(
     pred = _predict_table(selector, X)
     return {
         str(name): _task_metrics(kind, y[name].to_numpy(dtype=object), pred[:, j])
-        for j, (name, kind) in enumerate(zip(y.columns, task_types))
+        for j, (name, kind) in enumerate(zip(y.columns, task_types, strict=True))
     }
 
 
@@ -365,7 +365,8 @@ def _split(
 
     index = np.arange(obs.shape[0])
     strat_name = next(
-        (t for t, k in zip(targets, task_types) if k == "classification"), None
+        (t for t, k in zip(targets, task_types, strict=True) if k == "classification"),
+        None,
     )
     stratify = None
     if strat_name is not None:
@@ -456,7 +457,10 @@ def _write_plots(
 
 def _format_table(rows: list[list[str]]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    lines = [
+        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+        for r in rows
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
@@ -511,7 +515,9 @@ def _fit_and_report(
     _say(
         args,
         f"fitting YOTO: {train.n_obs} cells x {n_genes} genes, k={k}, tasks: "
-        + ", ".join(f"{t} ({kind})" for t, kind in zip(targets, task_types)),
+        + ", ".join(
+            f"{t} ({kind})" for t, kind in zip(targets, task_types, strict=True)
+        ),
     )
     fit_started = time.perf_counter()
     with warnings.catch_warnings():
@@ -577,7 +583,9 @@ def _fit_and_report(
             record["baseline"] = _baseline(
                 matrix, y_all.iloc[train_idx], test_matrix, y_eval, task_types, k
             )
-    record["plots"] = _write_plots(args, selector, gene_names, out, X_eval, y_eval, which)
+    record["plots"] = _write_plots(
+        args, selector, gene_names, out, X_eval, y_eval, which
+    )
     record["wall_seconds"] = round(time.perf_counter() - started, 2)
     _write_json(out / RUN_FILE, record)
     return record
@@ -601,7 +609,7 @@ def _baseline(
     X_train = X_train.toarray() if sp.issparse(X_train) else np.asarray(X_train)
     X_test = X_test.toarray() if sp.issparse(X_test) else np.asarray(X_test)
     results: dict[str, dict[str, Any]] = {}
-    for name, kind in zip(y_train.columns, task_types):
+    for name, kind in zip(y_train.columns, task_types, strict=True):
         labels = y_train[name].to_numpy(dtype=object)
         observed = ~pd.isna(labels)
         if kind == "classification":
@@ -632,7 +640,7 @@ def _metric_rows(record: dict[str, Any], with_baseline: bool) -> list[list[str]]
         head.append("SelectKBest+linear (panel per task)")
     rows = [head]
     metrics = record.get("test_metrics") or record["train_metrics"]
-    for name, kind in zip(record["targets"], record["task_types"]):
+    for name, kind in zip(record["targets"], record["task_types"], strict=True):
         keys = ["f1_macro", "accuracy"] if kind == "classification" else ["r2", "mae"]
         for i, key in enumerate(keys):
             row = [name if i == 0 else "", kind if i == 0 else "", key]
@@ -775,7 +783,7 @@ def _read_panel_columns(
             if layer not in adata.layers:
                 raise CLIError(
                     f"the model was fitted on layer {layer!r}, which {data} lacks "
-                    "(pass --layer NAME, or --layer "" for X)"
+                    "(pass --layer NAME, or --layer '' for X)"
                 )
             names, matrix = pd.Index(adata.var_names), adata.layers[layer]
         else:
@@ -941,7 +949,9 @@ def build_parser() -> argparse.ArgumentParser:
         "predicts cell labels, with one multi-task model trained once.",
         epilog="Run 'yoto-sklearn COMMAND --help' for the options of a command.",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {__version__}"
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     demo = commands.add_parser(

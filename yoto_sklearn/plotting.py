@@ -274,7 +274,9 @@ def plot_confusion_matrix(
     fig.colorbar(image, ax=ax, shrink=0.8, label="fraction of true class")
     ax.set_xticks(np.arange(n), labels, rotation=60, ha="right", fontsize=8)
     ax.set_yticks(
-        np.arange(n), [f"{lab} (n={c})" for lab, c in zip(labels, counts)], fontsize=8
+        np.arange(n),
+        [f"{lab} (n={c})" for lab, c in zip(labels, counts, strict=True)],
+        fontsize=8,
     )
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
@@ -346,7 +348,7 @@ def plot_confusion_matrices(
     if len(task_types) == 1:
         classes = [classes]
     figures: dict[str, Figure] = {}
-    for j, (name, kind) in enumerate(zip(names, task_types)):
+    for j, (name, kind) in enumerate(zip(names, task_types, strict=True)):
         if kind != "classification":
             continue
         labels = None
