@@ -30,7 +30,7 @@ def _figure(figsize: tuple[float, float]) -> Figure:
     """Return a pyplot-free Figure, or raise a helpful ImportError."""
     try:
         from matplotlib.figure import Figure
-    except ImportError as exc:  # pragma: no cover - exercised by monkeypatch
+    except ImportError as exc:
         raise ImportError(
             f"yoto_sklearn.plotting needs matplotlib, which is not installed; "
             f"{_PLOT_HINT}"
