@@ -38,6 +38,12 @@ def _figure(figsize: tuple[float, float]) -> Figure:
     return Figure(figsize=figsize, layout="constrained")
 
 
+def _integer_epochs(ax: Any) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
 def _save(fig: Figure, path: str | os.PathLike[str] | None, dpi: int) -> Figure:
     if path is not None:
         fig.savefig(path, dpi=dpi)
@@ -97,6 +103,7 @@ def plot_training_curves(
     if val_loss is not None and val_loss.size:
         ax.plot(np.arange(1, val_loss.size + 1), val_loss, label="validation loss")
     ax.set_xlabel("epoch")
+    _integer_epochs(ax)
     ax.set_ylabel("loss")
     ax.set_title("Loss")
     ax.legend()
@@ -114,6 +121,7 @@ def plot_training_curves(
         else:
             ax.plot(epochs, val_score, color="C2")
         ax.set_xlabel("epoch")
+        _integer_epochs(ax)
         ax.set_ylabel("validation score")
         ax.set_title("Validation score")
     return _save(fig, path, dpi)
