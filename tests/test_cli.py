@@ -268,3 +268,30 @@ def test_fit_without_matplotlib_says_so(h5ad, tmp_path, capsys, monkeypatch):
         in (capsys.readouterr().err)
     )
     assert (out / "panel.csv").exists() and not list(out.glob("*.png"))
+
+
+def test_predict_with_a_model_fitted_without_gene_names(h5ad, tmp_path, capsys):
+    import anndata
+
+    import yoto_sklearn
+    from yoto_sklearn.cli import _save_model
+
+    adata = anndata.read_h5ad(h5ad)
+    sel = yoto_sklearn.YOTOSelector(
+        k=4, max_iter=3, hidden_layer_sizes=(8,), random_state=0
+    ).fit(adata.X, adata.obs["cell_type"].astype(str).to_numpy())
+    folder = tmp_path / "plain"
+    folder.mkdir()
+    _save_model(sel, folder)
+    pred = tmp_path / "p.csv"
+    assert main(["predict", str(folder), str(h5ad), "--out", str(pred), "-q"]) == 0
+    result = pd.read_csv(pred, index_col="cell")
+    np.testing.assert_array_equal(result.iloc[:, 0].to_numpy(), sel.predict(adata.X))
+    adata[:, :30].copy().write_h5ad(tmp_path / "fewer.h5ad")
+    rc = main(
+        ["predict", str(folder), str(tmp_path / "fewer.h5ad"), "--out", str(pred)]
+    )
+    assert rc == 1
+    assert "must have its 40 genes in the fitted order; it has 30" in _error_line(
+        capsys
+    )

@@ -759,15 +759,20 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def _read_panel_columns(
     data: Path,
-    gene_names: Sequence[str],
+    gene_names: Sequence[str] | None,
+    n_features: int,
     support: np.ndarray,
     layer: str | None,
     use_raw: bool,
 ) -> tuple[Any, pd.Index]:
-    """Read only the panel genes of DATA; return (cells x panel matrix, cells)."""
-    panel = [str(gene_names[i]) for i in support]
+    """Read only the panel genes of DATA; return (cells x panel matrix, cells).
+
+    Without gene names (a model fitted on a plain array) the panel is taken by
+    column position, and DATA must have exactly the fitted number of genes.
+    """
+    panel = None if gene_names is None else [str(gene_names[i]) for i in support]
     suffix = _suffix(data) if data.is_file() else ""
-    if data.is_file() and suffix in _TABLE_SUFFIXES:
+    if data.is_file() and suffix in _TABLE_SUFFIXES and panel is not None:
         sep = _TABLE_SUFFIXES[suffix]
         header = pd.read_csv(data, sep=sep, nrows=0).columns.astype(str)
         _require_genes(panel, header, data)
@@ -788,8 +793,16 @@ def _read_panel_columns(
             names, matrix = pd.Index(adata.var_names), adata.layers[layer]
         else:
             names, matrix = pd.Index(adata.var_names), adata.X
-        _require_genes(panel, names.astype(str), data)
-        positions = names.astype(str).get_indexer(panel)
+        if panel is None:
+            positions = np.asarray(support, dtype=int)
+            if matrix.shape[1] != n_features:
+                raise CLIError(
+                    f"the model has no gene names, so {data} must have its "
+                    f"{n_features} genes in the fitted order; it has {matrix.shape[1]}"
+                )
+        else:
+            _require_genes(panel, names.astype(str), data)
+            positions = names.astype(str).get_indexer(panel)
         order = np.argsort(positions, kind="stable")
         block = matrix[:, positions[order]]  # backed files need increasing order
         inverse = np.empty_like(order)
@@ -828,12 +841,12 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
     selector = _load_model(model_path)
     support = np.asarray(selector.support_, dtype=int)
-    names = getattr(selector, "feature_names_in_", None)
     n_features = int(selector.n_features_in_)
+    fitted_names = getattr(selector, "feature_names_in_", None)
+    names = None if fitted_names is None else [str(n) for n in fitted_names]
+    block, cells = _read_panel_columns(data, names, n_features, support, layer, use_raw)
     if names is None:
-        names = [str(i) for i in range(n_features)]
-    names = [str(n) for n in names]
-    block, cells = _read_panel_columns(data, names, support, layer, use_raw)
+        names = [f"x{i}" for i in range(n_features)]
 
     # Only the panel columns are read; the others are zeros (the prediction
     # never looks at them: YOTO masks every non-panel gene).
