@@ -209,7 +209,7 @@ def test_usage_errors_exit_2(capsys):
 def test_help_explains_options(capsys):
     for command, options in [
         ("fit", ["--target", "--k", "--layer", "--use-raw", "--out", "--quiet"]),
-        ("predict", ["MODEL", "DATA", "--out", "--device"]),
+        ("predict", ["MODEL", "DATA", "--out", "--layer", "--use-raw", "--quiet"]),
         ("demo", ["--out", "--k", "--seed", "--device", "--quiet"]),
     ]:
         with pytest.raises(SystemExit) as info:

@@ -904,13 +904,17 @@ def _fraction(text: str) -> float:
     return value
 
 
-def _common(parser: argparse.ArgumentParser, seed_default: int | None = 0) -> None:
+def _quiet(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--quiet",
         "-q",
         action="store_true",
         help="print nothing but errors (no progress bar, no tables)",
     )
+
+
+def _common(parser: argparse.ArgumentParser, seed_default: int | None = 0) -> None:
+    _quiet(parser)
     parser.add_argument(
         "--seed",
         type=int,
@@ -929,12 +933,14 @@ def _training_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-iter",
         type=_positive_int,
+        metavar="N",
         default=None,
         help="maximum number of training epochs (default: the selector's)",
     )
     parser.add_argument(
         "--temperature",
         type=float,
+        metavar="TAU",
         default=None,
         help="final temperature of the relaxed top-k (default: the selector's)",
     )
@@ -960,7 +966,13 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="YOTO (You Only Train Once): pick a panel of k genes that "
         "predicts cell labels, with one multi-task model trained once.",
-        epilog="Run 'yoto-sklearn COMMAND --help' for the options of a command.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n"
+        "  yoto-sklearn demo\n"
+        "  yoto-sklearn fit cells.h5ad --target cell_type --target phase --k 50 "
+        "--out run/\n"
+        "  yoto-sklearn predict run/ new_cells.h5ad --out predictions.csv\n\n"
+        "Run 'yoto-sklearn COMMAND --help' for the options of a command.",
     )
     parser.add_argument(
         "--version", action="version", version=f"%(prog)s {__version__}"
@@ -979,6 +991,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--out",
         default="yoto-demo",
+        metavar="DIR",
         help="output folder (default: %(default)s)",
     )
     demo.add_argument(
@@ -995,6 +1008,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--test-size",
         type=_fraction,
+        metavar="FRACTION",
         default=0.25,
         help="fraction of cells held out for testing (default: %(default)s)",
     )
@@ -1040,12 +1054,13 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument(
         "--test-size",
         type=_fraction,
+        metavar="FRACTION",
         default=0.0,
         help="hold out this fraction of cells (stratified on the first "
         "classification target) and report metrics on them (default: 0, "
         "metrics on the training cells)",
     )
-    fit.add_argument("--out", required=True, help="output folder")
+    fit.add_argument("--out", required=True, metavar="DIR", help="output folder")
     _training_options(fit)
     _common(fit)
 
@@ -1064,12 +1079,14 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument(
         "--out",
         required=True,
+        metavar="FILE",
         help="predictions file, .csv or .tsv: one row per cell, one column per "
         "task (+ <task>_probability for classification tasks)",
     )
     predict.add_argument(
         "--layer",
         default=None,
+        metavar="LAYER",
         help="read this layer (default: as recorded at fit; '' for X)",
     )
     predict.add_argument(
@@ -1079,7 +1096,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="read .raw (default: as recorded at fit)",
     )
-    _common(predict, seed_default=None)
+    _quiet(predict)
     return parser
 
 
