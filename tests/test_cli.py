@@ -130,6 +130,21 @@ def test_fit_and_predict_csv(tmp_path):
     assert list(result.index) == list(table.index[:12])
 
 
+def test_fit_categorical_flag_makes_numeric_target_a_classification(h5ad, tmp_path):
+    import anndata
+
+    adata = anndata.read_h5ad(h5ad)
+    adata.obs["cluster"] = adata.obs["cell_type"].cat.codes.astype(int)
+    path = tmp_path / "clusters.h5ad"
+    adata.write_h5ad(path)
+    out = tmp_path / "clusters"
+    assert (
+        _fit(path, out, "-t", "cluster", "-t", "score", "--categorical", "cluster") == 0
+    )
+    record = json.loads((out / "metrics.json").read_text())
+    assert record["task_types"] == ["classification", "regression"]
+
+
 def test_fit_10x_folder_with_obs_file(tmp_path):
     adata = make_adata()
     folder = tmp_path / "filtered_feature_bc_matrix"

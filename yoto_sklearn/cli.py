@@ -500,6 +500,14 @@ def _fit_and_report(
         raise CLIError(f"--k {k} is larger than the number of genes ({n_genes})")
     params = _selector_params(args)
     user_types = params.pop("task_types", None)
+    categorical = list(getattr(args, "categorical", None) or [])
+    unknown = [c for c in categorical if c not in targets]
+    if unknown:
+        raise CLIError(
+            f"--categorical {unknown[0]!r} is not one of the --target columns"
+        )
+    if categorical and user_types is None:
+        user_types = {c: "classification" for c in categorical}
     y_all, task_types = obs_targets(adata.obs, targets, user_types)
 
     if test_size > 0:
@@ -1044,6 +1052,13 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--layer", help="fit on this .layers entry instead of X")
     fit.add_argument(
         "--use-raw", action="store_true", help="fit on .raw (X and gene names)"
+    )
+    fit.add_argument(
+        "--categorical",
+        action="append",
+        metavar="COL",
+        help="treat this numeric --target as classification (e.g. integer cluster "
+        "ids); repeatable",
     )
     fit.add_argument(
         "--obs",
