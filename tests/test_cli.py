@@ -196,6 +196,14 @@ def test_predict_missing_panel_gene_names_it(h5ad, tmp_path, capsys):
             ["fit", "{data}", "-t", "cell_type", "--k", "3", "--set", "oops"],
             "NAME=VALUE",
         ),
+        (
+            ["fit", "{data}", "-t", "score", "--k", "3", "--categorical", "batch"],
+            "--categorical 'batch' is not one of the --target columns",
+        ),
+        (
+            ["fit", "{data}", "-t", "cell_type", "--k", "3", "--set", "bogus=1"],
+            "bogus",
+        ),
         (["predict", "{tmp}/none", "{data}", "--out", "{tmp}/p.csv"], "no such model"),
         (["predict", "{tmp}", "{data}", "--out", "{tmp}/p.csv"], "holds no model"),
         (["predict", "{tmp}", "{data}", "--out", "{tmp}/p.xlsx"], "--out must end"),
