@@ -84,3 +84,10 @@ def test_missing_matplotlib_names_the_extra(fitted, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
     with pytest.raises(ImportError, match=r"pip install \"yoto-sklearn\[plot\]\""):
         plotting.plot_training_curves(selector)
+
+
+def test_confusion_matrix_int_and_float_labels_match():
+    fig = plotting.plot_confusion_matrix([0, 1, 2, 2], np.array([0.0, 1.0, 2.0, 1.0]))
+    assert "accuracy 0.750" in fig.axes[0].get_title()
+    ticks = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert ticks == ["0", "1", "2"]

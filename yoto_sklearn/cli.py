@@ -257,7 +257,9 @@ def _task_metrics(kind: str, y_true: np.ndarray, y_pred: np.ndarray) -> dict[str
         return {"n": 0}
     t, p = y_true[observed], np.asarray(y_pred, dtype=object)[observed]
     if kind == "classification":
-        t, p = t.astype(str), p.astype(str)
+        from .plotting import label_strings
+
+        t, p = label_strings(t), label_strings(p)
         return {
             "n": n,
             "f1_macro": float(f1_score(t, p, average="macro", labels=np.unique(t))),
@@ -614,6 +616,8 @@ def _baseline(
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
+    from .plotting import label_strings
+
     X_train = X_train.toarray() if sp.issparse(X_train) else np.asarray(X_train)
     X_test = X_test.toarray() if sp.issparse(X_test) else np.asarray(X_test)
     results: dict[str, dict[str, Any]] = {}
@@ -626,7 +630,7 @@ def _baseline(
                 StandardScaler(),
                 LogisticRegression(max_iter=2000),
             )
-            target = labels[observed].astype(str)
+            target = label_strings(labels[observed])
         else:
             model = make_pipeline(
                 SelectKBest(f_regression, k=k), StandardScaler(), Ridge(alpha=1.0)

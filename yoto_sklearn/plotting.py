@@ -50,6 +50,20 @@ def _save(fig: Figure, path: str | os.PathLike[str] | None, dpi: int) -> Figure:
     return fig
 
 
+def label_strings(values: Any) -> np.ndarray:
+    """Class labels as strings, integral numbers without a decimal point.
+
+    Labels ``2``, ``2.0`` and ``"2"`` all become ``"2"``, so true labels and
+    predictions compare equal whatever numeric type either side carries.
+    """
+    out = []
+    for value in np.asarray(values, dtype=object).ravel():
+        if isinstance(value, (float, np.floating)) and float(value).is_integer():
+            value = int(value)
+        out.append(str(value))
+    return np.asarray(out, dtype=object)
+
+
 def _check_fitted(selector: Any, attribute: str) -> None:
     if not hasattr(selector, attribute):
         raise ValueError(
@@ -265,11 +279,11 @@ def plot_confusion_matrix(
     observed = ~pd.isna(y_true)
     if not observed.any():
         raise ValueError("no cell has a true label: nothing to plot")
-    y_true = y_true[observed].astype(str)
-    y_pred = y_pred[observed].astype(str)
+    y_true = label_strings(y_true[observed])
+    y_pred = label_strings(y_pred[observed])
     if labels is None:
         labels = sorted(set(y_true) | set(y_pred))
-    labels = [str(label) for label in labels]
+    labels = list(label_strings(labels))
     cm = confusion_matrix(y_true, y_pred, labels=labels)
     counts = cm.sum(axis=1)
     shown = cm / np.maximum(counts, 1)[:, None] if normalize else cm
