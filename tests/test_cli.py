@@ -207,14 +207,19 @@ def test_predict_missing_panel_gene_names_it(h5ad, tmp_path, capsys):
         (["predict", "{tmp}/none", "{data}", "--out", "{tmp}/p.csv"], "no such model"),
         (["predict", "{tmp}", "{data}", "--out", "{tmp}/p.csv"], "holds no model"),
         (["predict", "{tmp}", "{data}", "--out", "{tmp}/p.xlsx"], "--out must end"),
+        (
+            ["fit", "{data}", "-t", "cell_type", "--k", "3", "--out", "{bad}"],
+            "is not a folder",
+        ),
     ],
 )
 def test_bad_input_exits_with_one_line(h5ad, tmp_path, capsys, argv, match):
     bad = tmp_path / "x.loom"
     bad.write_text("not data")
     argv = [a.format(tmp=tmp_path, data=h5ad, bad=bad) for a in argv]
-    if argv[0] == "fit":
-        argv += ["--out", str(tmp_path / "out"), "-q"]
+    if argv[0] == "fit" and "--out" not in argv:
+        argv += ["--out", str(tmp_path / "out")]
+    argv.append("-q")
     assert main(argv) == 1
     assert match in _error_line(capsys)
 

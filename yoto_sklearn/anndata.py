@@ -293,7 +293,8 @@ def select_genes(
             ``layer``, ``use_raw``, ``genes`` (the panel, best first),
             ``metrics`` (per task: ``metric`` name, ``train`` score on the
             labelled cells (accuracy or R^2) and ``n_labelled``), ``n_iter``,
-            ``loss_curve``, ``validation_loss_curve``, ``validation_scores``.
+            ``best_validation_score``, ``loss_curve``,
+            ``validation_loss_curve``, ``validation_scores``.
 
     Raises
     ------
@@ -380,6 +381,7 @@ def select_genes(
             "genes": panel,
             "metrics": metrics,
             "n_iter": getattr(selector, "n_iter_", None),
+            "best_validation_score": getattr(selector, "best_validation_score_", None),
             "loss_curve": _curve(selector, "loss_curve_"),
             "validation_loss_curve": _curve(selector, "validation_loss_curve_"),
             "validation_scores": _curve(selector, "validation_scores_"),

@@ -496,6 +496,8 @@ def _fit_and_report(
     from .anndata import obs_targets, select_genes
 
     started = time.perf_counter()
+    if out.exists() and not out.is_dir():
+        raise CLIError(f"--out {out} exists and is not a folder")
     n_genes = _n_genes(adata, layer, use_raw)
     _check_targets(adata, targets)
     if k > n_genes:
@@ -1138,7 +1140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handlers = {"demo": _cmd_demo, "fit": _cmd_fit, "predict": _cmd_predict}
     try:
         return handlers[args.command](args)
-    except (CLIError, ValueError, TypeError, FileNotFoundError, ImportError) as exc:
+    except (CLIError, ValueError, TypeError, OSError, ImportError) as exc:
         message = " ".join(str(exc).split()) or type(exc).__name__
         print(f"{PROG}: error: {message}", file=sys.stderr)
         return 1
