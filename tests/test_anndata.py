@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
-from _scverse_data import FAST, make_adata
+from tests._scverse_data import FAST, make_adata
 
 import yoto_sklearn
 from yoto_sklearn.anndata import infer_task_type, obs_targets, select_genes

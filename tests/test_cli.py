@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import scipy.io
 import scipy.sparse as sp
-from _scverse_data import make_adata
+from tests._scverse_data import make_adata
 
 from yoto_sklearn.cli import main
 
