@@ -5,9 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
-from tests._scverse_data import FAST, make_adata
 
 import yoto_sklearn
+from tests._scverse_data import FAST, make_adata
 from yoto_sklearn.anndata import infer_task_type, obs_targets, select_genes
 
 
@@ -34,7 +34,10 @@ def _check_var(var: pd.DataFrame, k: int, key: str = "yoto") -> None:
     ranks = var[f"{key}_rank"]
     assert sorted(ranks[selected]) == list(range(1, k + 1))
     # the selected genes are the best-scored ones
-    assert var[f"{key}_score"][selected].min() >= var[f"{key}_score"][~selected].max()
+    if (~selected).any():
+        assert (
+            var[f"{key}_score"][selected].min() >= var[f"{key}_score"][~selected].max()
+        )
 
 
 def test_select_genes_dense_writes_var_and_uns(tmp_path):
@@ -212,3 +215,11 @@ def test_obs_targets_rejects_inf():
     obs = pd.DataFrame({"x": [1.0, np.inf, 2.0]})
     with pytest.raises(ValueError, match="'x' contains infinite values"):
         obs_targets(obs, "x")
+
+
+def test_select_genes_k_larger_than_genes_warns_and_keeps_all():
+    adata = make_adata(n_genes=8)
+    with pytest.warns(UserWarning, match="k=20 is greater than n_features=8"):
+        sel = select_genes(adata, "cell_type", k=20, **FAST)
+    assert sel.k_ == 8
+    _check_var(adata.var, 8)

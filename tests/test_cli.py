@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 import scipy.io
 import scipy.sparse as sp
-from tests._scverse_data import make_adata
 
+from tests._scverse_data import make_adata
 from yoto_sklearn.cli import main
 
 FAST_ARGS = ["--max-iter", "4", "--set", "hidden_layer_sizes=(16,)", "--quiet"]

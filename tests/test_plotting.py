@@ -5,8 +5,8 @@ import sys
 import matplotlib
 import numpy as np
 import pytest
-from tests._scverse_data import FAST, make_adata
 
+from tests._scverse_data import FAST, make_adata
 from yoto_sklearn import plotting
 from yoto_sklearn.anndata import obs_targets, select_genes
 
