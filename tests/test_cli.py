@@ -323,3 +323,27 @@ def test_predict_with_a_model_fitted_without_gene_names(h5ad, tmp_path, capsys):
     assert "must have its 40 genes in the fitted order; it has 30" in _error_line(
         capsys
     )
+
+
+class _Refuses:
+    def save(self, path):
+        raise ValueError("labels cannot be stored")
+
+
+class _NoSave:
+    pass
+
+
+def test_save_model_falls_back_to_joblib(tmp_path, capsys):
+    import joblib
+
+    from yoto_sklearn.cli import _save_model
+
+    path = _save_model(_Refuses(), tmp_path)
+    assert path.name == "model.joblib"
+    assert isinstance(joblib.load(path), _Refuses)
+    assert (
+        "save refused this model (labels cannot be stored)" in capsys.readouterr().err
+    )
+    (tmp_path / "b").mkdir()
+    assert _save_model(_NoSave(), tmp_path / "b").name == "model.joblib"

@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["main", "build_parser", "read_data"]
 
 PROG = "yoto-sklearn"
-MODEL_FILE = "model.yoto"
+MODEL_FILE = "model.pt"
 JOBLIB_MODEL_FILE = "model.joblib"
 RUN_FILE = "metrics.json"
 DEMO_TARGETS = ("bulk_labels", "phase", "S_score", "G2M_score")
@@ -193,11 +193,23 @@ def read_data(
 
 # ------------------------------------------------------------------ model files
 def _save_model(selector: Any, out: Path) -> Path:
-    """Save with the selector's own safe format, or joblib if it has none."""
+    """Save with the selector's own safe format, else with joblib.
+
+    joblib (pickle) is used when the selector has no ``save`` method or when
+    ``save`` refuses the model (e.g. class labels it cannot store without
+    pickling), so that a finished fit is never lost; a note says so.
+    """
     if hasattr(selector, "save"):
         path = out / MODEL_FILE
-        selector.save(path)
-        return path
+        try:
+            selector.save(path)
+            return path
+        except ValueError as exc:
+            print(
+                f"note: {type(selector).__name__}.save refused this model ({exc}); "
+                f"writing {JOBLIB_MODEL_FILE} with joblib instead",
+                file=sys.stderr,
+            )
     import joblib
 
     path = out / JOBLIB_MODEL_FILE
