@@ -223,3 +223,31 @@ def test_select_genes_k_larger_than_genes_warns_and_keeps_all():
         sel = select_genes(adata, "cell_type", k=20, **FAST)
     assert sel.k_ == 8
     _check_var(adata.var, 8)
+
+
+def test_load_pbmc68k_reduced_without_scanpy_names_the_extra(monkeypatch):
+    import importlib.util
+
+    from yoto_sklearn import datasets
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        datasets.importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "scanpy" else real(name, *a),
+    )
+    with pytest.raises(ImportError, match=r'pip install "yoto-sklearn\[demo\]"'):
+        datasets.load_pbmc68k_reduced()
+
+
+def test_load_pbmc68k_reduced():
+    import importlib.util
+
+    if importlib.util.find_spec("scanpy") is None:
+        pytest.skip("the data ships with scanpy")
+    from yoto_sklearn.datasets import load_pbmc68k_reduced
+
+    adata = load_pbmc68k_reduced()
+    assert adata.shape == (700, 765) and adata.raw.shape == (700, 765)
+    assert sp.issparse(adata.raw.X)
+    assert {"bulk_labels", "phase", "S_score", "G2M_score"} <= set(adata.obs.columns)
