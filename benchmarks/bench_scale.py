@@ -2,7 +2,7 @@
 
 Generates seeded count-like sparse data (negative binomial counts, ~5 % density,
 a few marker genes per class, log1p), writes it as an h5ad file under /tmp, and runs
-every configuration in its own subprocess so that its peak RSS (``ru_maxrss``) is its
+every configuration in its own subprocess so that its peak RSS (``VmHWM``) is its
 own. For each (n_cells, n_genes, mode) it records the load time, the time of one
 selection epoch and one refinement epoch (``max_iter=2``), cells/s, and the time of
 ``predict`` (panel-only: k columns read, k x H first layer) next to a dense forward
@@ -104,6 +104,21 @@ def _dense_forward(sel, source, hidden_w, threads: int) -> float:
     return time.perf_counter() - t0
 
 
+def peak_rss_mb() -> float:
+    """Peak RSS of this process's address space (``VmHWM``), in MiB.
+
+    Unlike ``ru_maxrss``, it does not inherit the parent's peak across fork + exec.
+    """
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def run_one(args: argparse.Namespace) -> None:
     """Child process: one (file, mode) configuration; prints one JSON line."""
     import torch
@@ -113,7 +128,7 @@ def run_one(args: argparse.Namespace) -> None:
 
     from yoto_sklearn import YOTOSelector, _data
 
-    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss0 = peak_rss_mb()
     t0 = time.perf_counter()
     if args.mode == "memory":
         adata = anndata.read_h5ad(args.path)
@@ -132,7 +147,7 @@ def run_one(args: argparse.Namespace) -> None:
     t0 = time.perf_counter()
     sel.fit(adata, "label")
     t_fit = time.perf_counter() - t0
-    rss_fit = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss_fit = peak_rss_mb()
     epochs = sel.history_.epoch_times
     t0 = time.perf_counter()
     pred = sel.predict(adata)
@@ -146,7 +161,7 @@ def run_one(args: argparse.Namespace) -> None:
     rng = np.random.default_rng(0)
     hidden_w = rng.normal(size=(args.hidden, source.n_vars)).astype(np.float32)
     t_dense = _dense_forward(sel, source, hidden_w, args.threads)
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss = peak_rss_mb()
     print(
         json.dumps(
             {
@@ -182,9 +197,15 @@ def main() -> None:
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--path", help=argparse.SUPPRESS)
     p.add_argument("--mode", help=argparse.SUPPRESS)
+    p.add_argument("--generate", type=int, nargs=2, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
         run_one(args)
+        return
+    if args.generate:
+        n, g = args.generate
+        facts = generate(Path(args.path), n, g, args.density, seed=n + g)
+        print(json.dumps(facts))
         return
 
     full_cells = [10_000, 100_000, 1_000_000]
@@ -202,7 +223,13 @@ def main() -> None:
                 continue
             path = tmp / f"scale_{n}x{g}.h5ad"
             t0 = time.perf_counter()
-            facts = generate(path, n, g, args.density, seed=n + g)
+            # generate in a subprocess too, so this parent stays small
+            gen = subprocess.run(
+                [sys.executable, __file__, "--generate", str(n), str(g),
+                 "--path", str(path), "--density", str(args.density)],
+                capture_output=True, text=True, env=env, check=True,
+            )  # fmt: skip
+            facts = json.loads(gen.stdout.strip().splitlines()[-1])
             t_gen = time.perf_counter() - t0
             size_mb = path.stat().st_size / 2**20
             print(f"generated {path.name}: {facts} in {t_gen:.1f}s", flush=True)
@@ -257,7 +284,7 @@ def write_outputs(rows: list[dict], out: Path, args: argparse.Namespace) -> None
         f"YOTOSelector(k={args.k}, hidden_layer_sizes=({args.hidden},), "
         f"batch_size={args.batch_size}, max_iter=2, early_stopping=False). "
         f"Machine: {machine}. One subprocess per row; peak RSS is that process's "
-        "`ru_maxrss` after loading and fitting (it includes ~"
+        "peak resident set (`VmHWM`) after loading and fitting (it includes ~"
         f"{df['rss_after_imports_mb'].median():.0f} MB of Python/torch imports). "
         "`selection_epoch_s` is one epoch of the selection phase (every gene read), "
         "`refinement_epoch_s` one of the refinement phase; `cells_per_s` = n_cells / "
