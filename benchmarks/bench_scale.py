@@ -141,7 +141,7 @@ def run_one(args: argparse.Namespace) -> None:
         batch_size=args.batch_size,
         max_iter=2,
         early_stopping=False,
-        device="cpu",
+        device=args.device,
         random_state=0,
     )
     t0 = time.perf_counter()
@@ -191,6 +191,7 @@ def main() -> None:
     p.add_argument("--hidden", type=int, default=64)
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--device", default="cpu", help="training device, e.g. cuda")
     p.add_argument("--tmpdir", default="/tmp/yoto_bench_scale")
     p.add_argument("--out", default=str(RESULTS / "bench_scale"))
     # internal: child mode
@@ -238,7 +239,7 @@ def main() -> None:
                     sys.executable, __file__, "--child", "--path", str(path),
                     "--mode", mode, "--k", str(args.k),
                     "--hidden", str(args.hidden), "--batch-size", str(args.batch_size),
-                    "--threads", str(args.threads),
+                    "--threads", str(args.threads), "--device", args.device,
                 ]  # fmt: skip
                 out = subprocess.run(cmd, capture_output=True, text=True, env=env)
                 if out.returncode != 0:
@@ -277,7 +278,8 @@ def write_outputs(rows: list[dict], out: Path, args: argparse.Namespace) -> None
     df.to_csv(out.with_suffix(".csv"), index=False)
     machine = (
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores "
-        f"(shared with other jobs), torch threads={args.threads}, CPU only"
+        f"(shared with other jobs), torch threads={args.threads}, "
+        f"training device={args.device}"
     )
     head = (
         f"# bench_scale\n\nSeeded NB counts, log1p, density {args.density:.0%}; "
