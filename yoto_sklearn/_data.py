@@ -516,10 +516,14 @@ class BackedRowSource(RowSource):
             want = members[(members >= start) & (members < stop)]
             if len(want) == 0:
                 continue
-            blocks.append(self._read(start, stop)[want - start])
+            block = self._read(start, stop)
+            # no copy when every row of the chunk is wanted (the usual case)
+            blocks.append(block if len(want) == stop - start else block[want - start])
             ids.append(want)
         if not blocks:
             return np.empty(0, dtype=np.int64), np.empty((0, self.n_vars), np.float32)
+        if len(blocks) == 1:
+            return ids[0], blocks[0]
         stack = sp.vstack(blocks, format="csr") if sp.issparse(blocks[0]) else None
         return np.concatenate(ids), stack if stack is not None else np.vstack(blocks)
 
@@ -564,6 +568,7 @@ class BackedRowSource(RowSource):
                 yield self._emit(want[start : start + batch_size], block, start)
             held_ids = want[n_full:]
             held = block[n_full:]
+            block = None  # free this buffer before the next one is read
         if len(held_ids):
             yield self._emit(held_ids, held, 0)
 
