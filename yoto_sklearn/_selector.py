@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from numbers import Integral, Real
 from typing import Any
@@ -11,16 +12,31 @@ import pandas as pd
 import scipy.sparse as sp
 import torch
 from sklearn.base import BaseEstimator, _fit_context
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_selection import SelectorMixin
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.utils import ClassifierTags, check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from . import _data
 from ._data import CLASSIFICATION, REGRESSION, RowSource, TaskSpec
 from ._network import RELAXATIONS, YOTONetwork, export_panel_network
-from ._training import History, TaskLoss, TrainConfig, train
+from ._training import (
+    History,
+    TaskLoss,
+    TrainConfig,
+    check_finite_network,
+    recover_from_interrupt,
+    train,
+)
+from ._validation import (
+    Number,
+    check_batch_size,
+    check_hidden_layer_sizes,
+    check_unique_names,
+    check_X_content,
+)
 
 _ACCEPT_SPARSE = ("csr", "csc")
 _FLOAT_DTYPES = (np.float64, np.float32)
@@ -235,24 +251,24 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "k": [Interval(Integral, 1, None, closed="left")],
-        "temperature": [Interval(Real, 0, None, closed="neither")],
-        "temperature_start": [Interval(Real, 0, None, closed="neither")],
+        "k": [Number(Integral, 1, None, closed="left")],
+        "temperature": [Number(Real, 0, None, closed="neither")],
+        "temperature_start": [Number(Real, 0, None, closed="neither")],
         "hidden_layer_sizes": [
             "array-like",
-            Interval(Integral, 1, None, closed="left"),
+            Number(Integral, 1, None, closed="left"),
         ],
-        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "dropout": [Number(Real, 0, 1, closed="left")],
         "batch_norm": ["boolean"],
-        "learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "score_learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "weight_decay": [Interval(Real, 0, None, closed="left")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [Number(Real, 0, None, closed="neither")],
+        "score_learning_rate": [Number(Real, 0, None, closed="neither")],
+        "weight_decay": [Number(Real, 0, None, closed="left")],
+        "max_iter": [Number(Integral, 1, None, closed="left")],
+        "batch_size": [Number(Integral, 1, None, closed="left")],
         "early_stopping": ["boolean"],
-        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
-        "tol": [Interval(Real, 0, None, closed="left")],
+        "validation_fraction": [Number(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Number(Integral, 1, None, closed="left")],
+        "tol": [Number(Real, 0, None, closed="left")],
         "task_types": [None, str, list, tuple, dict],
         "task_weights": [None, "array-like", dict],
         "class_weight": [StrOptions({"balanced"}), None],
@@ -325,17 +341,7 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ fitting
     def _hidden_sizes(self) -> list[int]:
-        sizes = self.hidden_layer_sizes
-        sizes = [sizes] if isinstance(sizes, Integral) else list(sizes)
-        if len(sizes) == 0 or not all(
-            isinstance(h, Integral) and not isinstance(h, bool) and h >= 1
-            for h in sizes
-        ):
-            raise ValueError(
-                "hidden_layer_sizes must be a non-empty sequence of positive ints, "
-                f"got {self.hidden_layer_sizes!r}."
-            )
-        return [int(h) for h in sizes]
+        return check_hidden_layer_sizes(self.hidden_layer_sizes, type(self).__name__)
 
     def _task_weights(self, names: list[str]) -> list[float]:
         tw = self.task_weights
@@ -382,6 +388,21 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
         self : YOTOSelector
             The fitted selector.
         """
+        try:
+            return self._fit(X, y)
+        except BaseException:
+            # Never leave a half-fitted estimator behind (an error or Ctrl-C after
+            # validate_data set n_features_in_, or during a refit): back to unfitted.
+            self._clear_fitted()
+            raise
+
+    def _clear_fitted(self) -> None:
+        """Remove every fitted attribute (names ending in ``_``)."""
+        fitted = [a for a in vars(self) if a.endswith("_") and not a.startswith("_")]
+        for name in fitted:
+            delattr(self, name)
+
+    def _fit(self, X: Any, y: Any) -> YOTOSelector:
         if y is None:
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y is "
@@ -389,7 +410,11 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
             )
         X, gene_names, y = _data.unwrap_anndata(X, y)
         hidden = self._hidden_sizes()
+        check_batch_size(self.batch_size, self.batch_norm, type(self).__name__)
         device = resolve_device(self.device)
+        if gene_names is not None:
+            check_unique_names(gene_names, "AnnData var_names")
+        check_X_content(X)
         X = validate_data(
             self,
             X,
@@ -465,20 +490,35 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
             )
             generator = torch.Generator(device=device)
             generator.manual_seed(seed + 1)
-            history = train(
-                net,
-                RowSource(X),
-                Y,
-                losses,
-                train_idx,
-                val_idx,
-                mean,
-                scale,
-                config,
-                rng,
-                generator,
-                device,
-            )
+            history = History()
+            try:
+                train(
+                    net,
+                    RowSource(X),
+                    Y,
+                    losses,
+                    train_idx,
+                    val_idx,
+                    mean,
+                    scale,
+                    config,
+                    rng,
+                    generator,
+                    device,
+                    history=history,
+                )
+            except KeyboardInterrupt:
+                if not recover_from_interrupt(net, history):
+                    raise
+                warnings.warn(
+                    f"fit was interrupted (KeyboardInterrupt) at epoch "
+                    f"{history.n_iter} of {self.max_iter}, after the panel selection "
+                    "had finished: the fitted model uses the selected panel and the "
+                    "best network weights so far.",
+                    ConvergenceWarning,
+                    stacklevel=3,
+                )
+        check_finite_network(net)
         self._set_fitted(net.cpu(), tasks, k, mean, scale, history, device)
         return self
 
@@ -597,6 +637,7 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
                     f"expecting {self.n_features_in_} features as input."
                 )
             return matrix
+        check_X_content(X)
         return validate_data(
             self,
             X,
@@ -754,6 +795,52 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
         """
         values = [v for v in self.score_tasks(X, y).values() if np.isfinite(v)]
         return float(np.mean(values)) if values else float("nan")
+
+    # ------------------------------------------------------------ model files
+    def save(self, path: str | os.PathLike) -> None:
+        """Save the fitted model to one safe, portable file.
+
+        The file holds tensors and JSON metadata only (package, torch and
+        scikit-learn versions, parameters, feature names, classes, fitted values)
+        and a SHA-256 checksum; :meth:`load` reads it with
+        ``torch.load(weights_only=True)``, so loading never unpickles code. A
+        ``random_state`` that is a ``RandomState`` instance is not stored (it is
+        listed in the metadata under ``params_not_saved``).
+
+        Parameters
+        ----------
+        path : str or path-like
+            Destination file (conventionally ``*.pt``); written atomically.
+        """
+        from ._io import save_model
+
+        save_model(self, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> YOTOSelector:
+        """Load a model written by :meth:`save`.
+
+        Parameters
+        ----------
+        path : str or path-like
+            A file written by :meth:`save`.
+
+        Returns
+        -------
+        selector : YOTOSelector
+            The fitted selector, on the CPU; it predicts bit-identically to the
+            saved one.
+
+        Raises
+        ------
+        ValueError
+            If the file is truncated, corrupted or modified (checksum), is not a
+            YOTO model file, uses an unsupported format version, or was written by
+            a newer major version of yoto-sklearn.
+        """
+        from ._io import load_model
+
+        return load_model(cls, path)
 
 
 def _num_samples(X: Any) -> int:
