@@ -28,6 +28,7 @@ from ._training import (
     TrainConfig,
     check_finite_network,
     recover_from_interrupt,
+    torch_threads,
     train,
 )
 from ._validation import (
@@ -187,6 +188,13 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
         Where to train: ``"auto"`` (CUDA if available, else CPU), ``"cpu"``,
         ``"cuda"``, ``"cuda:N"``. Resolved in :meth:`fit`. The fitted model always
         lives on the CPU, so pickles load anywhere.
+    n_threads : int or None, default=None
+        Number of torch intra-op CPU threads used inside :meth:`fit` and
+        prediction (the previous setting is restored afterwards). ``None`` keeps
+        torch's current setting. CPU results depend on the thread count in the last
+        bits, and joblib workers (``GridSearchCV(n_jobs=2)``) run with fewer threads
+        than the main process: set an int to get bit-identical models and
+        predictions whatever the process.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, Gumbel noise, dropout, shuffling and the
         validation split. Fitting never changes numpy's or torch's global RNG state.
@@ -275,6 +283,7 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
         "standardize": ["boolean"],
         "relaxation": [StrOptions(set(RELAXATIONS))],
         "device": [str, torch.device],
+        "n_threads": [None, Number(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -303,6 +312,7 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
         standardize: bool = True,
         relaxation: str = "sigmoid",
         device: str | torch.device = "auto",
+        n_threads: int | None = None,
         random_state: Any = None,
         verbose: int = 0,
     ) -> None:
@@ -327,6 +337,7 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
         self.standardize = standardize
         self.relaxation = relaxation
         self.device = device
+        self.n_threads = n_threads
         self.random_state = random_state
         self.verbose = verbose
 
@@ -389,7 +400,8 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
             The fitted selector.
         """
         try:
-            return self._fit(X, y)
+            with torch_threads(self.n_threads):
+                return self._fit(X, y)
         except BaseException:
             # Never leave a half-fitted estimator behind (an error or Ctrl-C after
             # validate_data set n_features_in_, or during a refit): back to unfitted.
@@ -653,7 +665,7 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
         panel = X[:, self.support_]
         n = panel.shape[0]
         outs: list[list[np.ndarray]] = [[] for _ in self.tasks_]
-        with torch.no_grad():
+        with torch.no_grad(), torch_threads(getattr(self, "n_threads", None)):
             for start in range(0, n, _PREDICT_CHUNK):
                 block = panel[start : start + _PREDICT_CHUNK]
                 if sp.issparse(block):

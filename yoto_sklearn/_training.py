@@ -14,10 +14,11 @@ Training has two phases inside the one run:
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -382,3 +383,23 @@ def check_finite_network(net: YOTONetwork) -> None:
                 f"Training produced non-finite weights ({name!r}). Check X for "
                 "extreme values, or lower learning_rate / score_learning_rate."
             )
+
+
+@contextlib.contextmanager
+def torch_threads(n_threads: int | None) -> Iterator[None]:
+    """Run the block with ``n_threads`` torch intra-op threads, then restore.
+
+    CPU results depend on the thread count in the last bits (reductions are split
+    differently), and joblib workers start with fewer threads than the main process.
+    Pinning the count makes fits bit-identical across processes. ``None`` keeps the
+    current setting.
+    """
+    if n_threads is None:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(int(n_threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
