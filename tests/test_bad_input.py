@@ -28,6 +28,7 @@ FAST = dict(
     early_stopping=False,
     random_state=0,
     device="cpu",
+    n_threads=1,
 )
 N, G = 40, 6
 _rng = np.random.default_rng(0)

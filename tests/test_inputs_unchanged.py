@@ -20,6 +20,7 @@ FAST = dict(
     early_stopping=True,
     random_state=0,
     device="cpu",
+    n_threads=1,
 )
 
 
