@@ -26,6 +26,7 @@ import json
 import os
 import re
 import tempfile
+import warnings
 from typing import Any
 
 import numpy as np
@@ -257,12 +258,15 @@ def read_payload(path: str | os.PathLike) -> tuple[dict, dict[str, torch.Tensor]
     if not os.path.isfile(path):
         raise FileNotFoundError(f"No model file at {path!r}.")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            # a pickle with a newer protocol is refused below anyway
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises RuntimeError, UnpicklingError, ...
         raise ValueError(
             f"{path!r} is not a readable YOTO model file (truncated, corrupted, not a "
             f"torch archive, or it holds Python objects that are not loaded for "
-            f"safety): {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+            f"safety): {type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]}"
         ) from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT_NAME:
         raise ValueError(
