@@ -28,6 +28,7 @@ RELAXATIONS = ("sigmoid", "softmax")
 # Soft-mask entries below this are treated as exactly zero in the weight gradient, so
 # no denormal floats reach the optimiser state.
 _MASK_FLOOR = 1e-6
+_NEWTON_STEPS = 12
 
 
 def gumbel_like(
@@ -41,28 +42,51 @@ def gumbel_like(
     return -torch.log(-torch.log(u.clamp(min=tiny, max=1.0 - 1e-7)))
 
 
-def sigmoid_topk(logits: torch.Tensor, k: int, tau: float) -> torch.Tensor:
-    """Relaxed top-k mask ``sigmoid((logits - t) / tau)`` with a learned threshold.
+def _solve_threshold(x: torch.Tensor, k: int, t0: torch.Tensor) -> torch.Tensor:
+    """Solve ``sum(sigmoid(x - t)) = k`` for ``t`` (no gradient).
 
-    The threshold ``t`` is the midpoint between the k-th and (k+1)-th largest logits
-    in the forward pass; in the backward pass it moves as the implicit function theorem
-    says it would under the constraint ``sum(mask) = const``: ``dt/ds_i = w_i`` with
-    ``w = sigmoid' / sum(sigmoid')``. The gradient is therefore "relative": raising one
-    gene's score lowers the others' chances, as in a real top-k. Cost: one ``topk`` and
-    a few element-wise ops over the genes, independent of ``k``.
+    Newton steps clamped to +-2 (the sigmoid's transition width is ~1 in these scaled
+    units) and kept inside the bracket of known signs, bisecting when a step leaves
+    it. Fixed iteration count and tensor-only control flow, so no host sync.
+    """
+    lo = x.min() - 30.0
+    hi = x.max() + 30.0
+    t = t0
+    for _ in range(_NEWTON_STEPS):
+        sig = torch.sigmoid(x - t)
+        f = sig.sum() - k
+        lo = torch.where(f > 0, t, lo)
+        hi = torch.where(f > 0, hi, t)
+        step = (f / (sig * (1.0 - sig)).sum().clamp_min(1e-12)).clamp(-2.0, 2.0)
+        t_new = t + step
+        inside = (t_new >= lo) & (t_new <= hi)
+        t = torch.where(inside, t_new, 0.5 * (lo + hi))
+    return t
+
+
+def sigmoid_topk(logits: torch.Tensor, k: int, tau: float) -> torch.Tensor:
+    """Relaxed top-k mask ``sigmoid((logits - t) / tau)`` summing to ``k``.
+
+    The threshold ``t`` solves ``sum(mask) = k`` (a few safeguarded Newton steps from
+    the midpoint of the k-th and (k+1)-th largest logits). In the backward pass ``t``
+    moves as the implicit function theorem says it does under that constraint,
+    ``dt/ds_i = w_i`` with ``w = sigmoid' / sum(sigmoid')``, so the gradient is
+    relative: raising one gene's score lowers the others' share, as in a real top-k.
+    Cost: one ``topk`` and a few element-wise passes over the genes, independent of k.
     """
     n = logits.shape[0]
     if k >= n:
         return torch.ones_like(logits)
-    top = torch.topk(logits.detach(), k + 1).values
-    t0 = 0.5 * (top[k - 1] + top[k])
-    # Work on the scaled, clamped difference so exp never produces denormals.
-    z = ((logits.detach() - t0) / tau).clamp(-20.0, 20.0)
-    sig = torch.sigmoid(z)
-    dsig = sig * (1.0 - sig)
-    w = dsig / dsig.sum().clamp_min(torch.finfo(logits.dtype).tiny)
-    # t carries the implicit gradient: value t0, d t / d logits = w.
-    t = t0 + (w * (logits - logits.detach())).sum()
+    with torch.no_grad():
+        x = logits.detach() / tau
+        top = torch.topk(x, k + 1).values
+        t_scaled = _solve_threshold(x, k, 0.5 * (top[k - 1] + top[k]))
+        z = (x - t_scaled).clamp(-20.0, 20.0)
+        sig = torch.sigmoid(z)
+        dsig = sig * (1.0 - sig)
+        w = dsig / dsig.sum().clamp_min(torch.finfo(logits.dtype).tiny)
+    # t carries the implicit gradient: its value is t_scaled * tau, d t / d s = w.
+    t = t_scaled * tau + (w * (logits - logits.detach())).sum()
     return torch.sigmoid(((logits - t) / tau).clamp(-20.0, 20.0))
 
 
@@ -77,16 +101,22 @@ def softmax_topk(logits: torch.Tensor, k: int, tau: float) -> torch.Tensor:
     n = logits.shape[0]
     if k >= n:
         return torch.ones_like(logits)
-    eps = 1e-6
+    # Each round: shift so the best remaining logit is 0 and clamp at -80 (exp stays
+    # above float32's smallest normal number: no denormals). A gene whose weight has
+    # saturated (a > 1 - 1e-6) is removed outright (-inf), since log(1 - a) cannot
+    # express its removal in float32 and its gradient is ~0 anyway.
     x = logits / tau
-    x = x - x.detach().max()
     mask = torch.zeros_like(logits)
-    onehot = torch.zeros_like(logits)
+    removed = torch.zeros_like(logits, dtype=torch.bool)
+    neg_inf = torch.full_like(logits, float("-inf"))
     for _ in range(k):
-        x = x + torch.log((1.0 - onehot).clamp_min(eps))
-        x = x.clamp_min(-60.0)
-        onehot = torch.softmax(x, dim=0)
+        top = x.detach().masked_fill(removed, float("-inf")).max()
+        z = torch.where(removed, neg_inf, (x - top).clamp_min(-80.0))
+        onehot = torch.softmax(z, dim=0)
         mask = mask + onehot
+        removed = removed | (onehot.detach() > 1.0 - 1e-6)
+        # s <- s + log(1 - a): the removal acts on unscaled scores, hence / tau
+        x = x + torch.log1p(-onehot.clamp(max=1.0 - 1e-6)) / tau
     return mask.clamp(max=1.0)
 
 

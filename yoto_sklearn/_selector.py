@@ -130,9 +130,10 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
     temperature : float, default=0.1
         Final temperature of the relaxed top-k (``> 0``). Lower values make the
         relaxation closer to the hard top-k at the end of the selection phase.
-    temperature_start : float, default=1.0
+    temperature_start : float, default=10.0
         Temperature at the start of training, annealed exponentially to
-        ``temperature`` over the selection phase.
+        ``temperature`` over the selection phase. A hot start lets every gene's
+        score receive gradient early on.
     hidden_layer_sizes : tuple of int, default=(256,)
         Widths of the encoder layers; the first layer sees only the panel genes.
     dropout : float, default=0.2
@@ -141,10 +142,10 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
         Use BatchNorm after each hidden linear layer.
     learning_rate : float, default=1e-3
         AdamW learning rate of the encoder and heads.
-    score_learning_rate : float, default=0.05
-        AdamW learning rate of the gene scores. It is much larger than
-        ``learning_rate`` on purpose: with one shared rate the scores barely move
-        against the Gumbel noise and the panel stays close to random.
+    score_learning_rate : float, default=0.01
+        AdamW learning rate of the gene scores, ten times ``learning_rate``: with one
+        shared rate the scores barely move against the Gumbel noise and the panel
+        stays close to random.
     weight_decay : float, default=1e-4
         AdamW weight decay of the encoder and heads (not of the scores).
     max_iter : int, default=100
@@ -293,12 +294,12 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
         k: int = 50,
         *,
         temperature: float = 0.1,
-        temperature_start: float = 1.0,
+        temperature_start: float = 10.0,
         hidden_layer_sizes: tuple[int, ...] = (256,),
         dropout: float = 0.2,
         batch_norm: bool = True,
         learning_rate: float = 1e-3,
-        score_learning_rate: float = 0.05,
+        score_learning_rate: float = 0.01,
         weight_decay: float = 1e-4,
         max_iter: int = 100,
         batch_size: int = 128,
@@ -530,8 +531,10 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
                     ConvergenceWarning,
                     stacklevel=3,
                 )
-        check_finite_network(net)
-        self._set_fitted(net.cpu(), tasks, k, mean, scale, history, device)
+            check_finite_network(net)
+            # _linear_from uses skip_init, so exporting draws no random numbers;
+            # staying inside fork_rng keeps it that way for any future layer type.
+            self._set_fitted(net.cpu(), tasks, k, mean, scale, history, device)
         return self
 
     def _set_anndata_names(self, gene_names: np.ndarray) -> None:
