@@ -88,7 +88,8 @@ def problems(draw):
         batch_norm=draw(st.booleans()),
         relaxation=draw(st.sampled_from(["sigmoid", "softmax"])),
         batch_size=draw(st.sampled_from([2, 8, 64])),
-        task_types=kinds,
+        # explicit types, or the per-column auto-detection
+        task_types=kinds if draw(st.booleans()) else None,
     )
     return X, y, params
 

@@ -449,7 +449,7 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
                 f"k={k} is greater than n_features={n_features}. All the features "
                 "will be selected.",
                 UserWarning,
-                stacklevel=2,
+                stacklevel=4,
             )
             k = n_features
 
@@ -529,7 +529,7 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
                     "had finished: the fitted model uses the selected panel and the "
                     "best network weights so far.",
                     ConvergenceWarning,
-                    stacklevel=3,
+                    stacklevel=4,
                 )
             check_finite_network(net)
             # _linear_from uses skip_init, so exporting draws no random numbers;

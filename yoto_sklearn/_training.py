@@ -303,7 +303,7 @@ def train(
                     "and restored the best weights so far. Lower learning_rate or "
                     "score_learning_rate.",
                     ConvergenceWarning,
-                    stacklevel=3,
+                    stacklevel=5,
                 )
                 history.stopped_early = True
                 break
