@@ -237,6 +237,9 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
         Number of epochs run.
     device_ : str
         The device training ran on.
+    history_ : History
+        Per-epoch record of the run (curves, temperatures, ``best_epoch``,
+        ``selection_epochs``, ``stopped_early``, ``interrupted``).
     module_ : torch.nn.Module
         The fitted panel network (float64, CPU) mapping the ``k_`` panel genes to
         every task's output; standardisation and BatchNorm are folded in.
@@ -399,6 +402,23 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
         -------
         self : YOTOSelector
             The fitted selector.
+
+        Raises
+        ------
+        ValueError, TypeError
+            For bad input, with a message naming the problem (the full table is in
+            ``docs/reliability.md``).
+        FloatingPointError
+            If the loss or the weights become non-finite before any best weights
+            were recorded.
+
+        Notes
+        -----
+        If ``fit`` raises, or is interrupted (``KeyboardInterrupt``) before the panel
+        selection finished, the estimator is left unfitted (also when it had been
+        fitted before). An interrupt after the selection phase returns a usable
+        model with the best weights so far and a ``ConvergenceWarning``;
+        ``history_.interrupted`` is then True.
         """
         try:
             with torch_threads(self.n_threads):
