@@ -369,7 +369,10 @@ def load_model(cls: type, path: str | os.PathLike) -> Any:
             estimator.classes_ = [
                 t.classes if t.kind == CLASSIFICATION else None for t in tasks
             ]
-        estimator.history_ = History(**meta["history"])
+        known = {f.name for f in dataclasses.fields(History)}
+        estimator.history_ = History(
+            **{k: v for k, v in meta["history"].items() if k in known}
+        )
         estimator.module_ = _build_module(meta, tensors)
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise ValueError(
