@@ -202,7 +202,7 @@ def test_batch_without_labels_contributes_zero_loss():
         yb_all_missing,
         [TaskLoss("classification", 1.0), TaskLoss("regression", 1.0)],
     )
-    assert float(zero) == 0.0
+    assert float(zero.detach()) == 0.0
 
 
 def test_mixed_classification_and_regression(data):
