@@ -87,6 +87,7 @@ def on_fitted(kind: str, method: str, X: Any, *args: Any) -> Callable[[], Any]:
 FRAME = pd.DataFrame(X0, columns=NAMES)
 _TMP = tempfile.gettempdir()
 GPU = torch.cuda.is_available()
+MPS = hasattr(torch.backends, "mps") and torch.backends.mps.is_available()
 
 
 @dataclass
@@ -173,6 +174,12 @@ CASES = [
     Case("device_cuda_without_gpu", "`device='cuda'` on a machine without CUDA",
          fit(device="cuda"), ValueError, r"CUDA is not available",
          skip="a CUDA GPU is present" if GPU else None),
+    Case("device_cuda_index", "`device='cuda:99'` (no such GPU)",
+         fit(device="cuda:99"), ValueError,
+         r"CUDA is not available|only \d+ CUDA device\(s\) are visible"),
+    Case("device_mps_absent", "`device='mps'` where MPS is absent",
+         fit(device="mps"), ValueError, r"MPS is not available",
+         skip="MPS is available" if MPS else None),
     # ---- X at fit
     Case("X_nan", "NaN in `X`", fit(X=_with(X0, (0, 0), np.nan)), ValueError,
          r"Input X contains NaN"),

@@ -288,3 +288,20 @@ def test_pickle_and_joblib_round_trips(model, tmp_path):
     sel.save(tmp_path / "m.pt")
     loaded = YOTOSelector.load(tmp_path / "m.pt")
     _assert_same_model(sel, pickle.loads(pickle.dumps(loaded)), X)
+
+
+def test_metadata_is_strict_json_and_nan_curves_round_trip(model, tmp_path):
+    sel = pickle.loads(pickle.dumps(model[0]))
+    sel.validation_loss_curve_[-1] = float("nan")  # as after an interrupted epoch
+    sel.history_.validation_loss_curve[-1] = float("nan")
+    sel.save(tmp_path / "m.pt")
+
+    def refuse(name):
+        raise AssertionError(f"non-standard JSON constant {name}")
+
+    meta = torch.load(tmp_path / "m.pt", weights_only=True)["metadata"]
+    json.loads(meta, parse_constant=refuse)
+    loaded = YOTOSelector.load(tmp_path / "m.pt")
+    assert np.isnan(loaded.validation_loss_curve_[-1])
+    assert np.isnan(loaded.history_.validation_loss_curve[-1])
+    assert loaded.validation_loss_curve_[:-1] == sel.validation_loss_curve_[:-1]

@@ -54,10 +54,12 @@ def _encode(value: Any) -> Any:
     """A JSON-able form of ``value`` that :func:`_decode` inverts exactly."""
     if value is None or isinstance(value, bool | str):
         return value
+    if isinstance(value, np.generic) and value.dtype.kind in "biuf":
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return {"__float__": repr(value)}  # strict JSON has no NaN / Infinity
     if isinstance(value, int | float):
         return value
-    if isinstance(value, np.generic) and value.dtype.kind in "biuf":
-        return value.item()
     if isinstance(value, np.str_):
         return str(value)
     if isinstance(value, torch.device):
@@ -77,7 +79,8 @@ def _encode(value: Any) -> Any:
 
 def _encode_array(arr: np.ndarray) -> dict:
     if arr.dtype.kind in "biufU":
-        return {"__ndarray__": arr.tolist(), "dtype": arr.dtype.str}
+        items = [_encode(v) for v in arr.ravel().tolist()]
+        return {"__ndarray__": items, "dtype": arr.dtype.str, "shape": list(arr.shape)}
     if arr.dtype == object:
         items = []
         for v in arr.ravel():
@@ -85,7 +88,7 @@ def _encode_array(arr: np.ndarray) -> dict:
                 v = v.item()
             if not (v is None or isinstance(v, bool | int | float | str)):
                 raise _NotJSON(arr)
-            items.append(v)
+            items.append(_encode(v))
         return {"__ndarray__": items, "dtype": "object", "shape": list(arr.shape)}
     raise _NotJSON(arr)
 
@@ -94,17 +97,21 @@ def _decode(value: Any) -> Any:
     if isinstance(value, list):
         return [_decode(v) for v in value]
     if isinstance(value, dict):
+        if "__float__" in value:
+            return float(value["__float__"])
         if "__tuple__" in value:
             return tuple(_decode(v) for v in value["__tuple__"])
         if "__dict__" in value:
             return {k: _decode(v) for k, v in value["__dict__"].items()}
         if "__ndarray__" in value:
             if value["dtype"] == "object":
-                items = value["__ndarray__"]
+                items = [_decode(v) for v in value["__ndarray__"]]
                 out = np.empty(len(items), dtype=object)
                 out[:] = items
                 return out.reshape(value["shape"])
-            return np.array(value["__ndarray__"], dtype=np.dtype(value["dtype"]))
+            items = [_decode(v) for v in value["__ndarray__"]]
+            out = np.array(items, dtype=np.dtype(value["dtype"]))
+            return out.reshape(value["shape"])
     return value
 
 
@@ -197,6 +204,10 @@ def save_model(estimator: Any, path: str | os.PathLike) -> None:
         ) from exc
     history = dataclasses.asdict(estimator.history_)
     history.pop("best_state", None)
+    try:
+        history = {k: _encode(v) for k, v in history.items()}
+    except _NotJSON as exc:
+        raise ValueError("Cannot save the training history without pickling.") from exc
     meta = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
@@ -217,7 +228,7 @@ def save_model(estimator: Any, path: str | os.PathLike) -> None:
             "n_heads": len(estimator.module_.heads),
         },
     }
-    metadata = json.dumps(meta, sort_keys=True)
+    metadata = json.dumps(meta, sort_keys=True, allow_nan=False)
     payload = {
         "format": FORMAT_NAME,
         "metadata": metadata,
@@ -371,7 +382,7 @@ def load_model(cls: type, path: str | os.PathLike) -> Any:
             ]
         known = {f.name for f in dataclasses.fields(History)}
         estimator.history_ = History(
-            **{k: v for k, v in meta["history"].items() if k in known}
+            **{k: _decode(v) for k, v in meta["history"].items() if k in known}
         )
         estimator.module_ = _build_module(meta, tensors)
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
