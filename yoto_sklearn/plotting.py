@@ -1,0 +1,386 @@
+"""Pictures of a fitted YOTOSelector (matplotlib is an optional extra).
+
+Every function builds a :class:`matplotlib.figure.Figure` without pyplot (no
+GUI backend, no global figure registry), returns it, and writes a PNG when
+``path`` is given. Install matplotlib with ``pip install "yoto-sklearn[plot]"``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
+
+__all__ = [
+    "plot_training_curves",
+    "plot_gene_scores",
+    "plot_confusion_matrix",
+    "plot_confusion_matrices",
+]
+
+_PLOT_HINT = 'install it with: pip install "yoto-sklearn[plot]"'
+
+
+def _figure(figsize: tuple[float, float]) -> Figure:
+    """Return a pyplot-free Figure, or raise a helpful ImportError."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError as exc:
+        raise ImportError(
+            f"yoto_sklearn.plotting needs matplotlib, which is not installed; "
+            f"{_PLOT_HINT}"
+        ) from exc
+    return Figure(figsize=figsize, layout="constrained")
+
+
+def _integer_epochs(ax: Any) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _save(fig: Figure, path: str | os.PathLike[str] | None, dpi: int) -> Figure:
+    if path is not None:
+        fig.savefig(path, dpi=dpi)
+    return fig
+
+
+def label_strings(values: Any) -> np.ndarray:
+    """Class labels as strings, integral numbers without a decimal point.
+
+    Labels ``2``, ``2.0`` and ``"2"`` all become ``"2"``, so true labels and
+    predictions compare equal whatever numeric type either side carries.
+    """
+    out = []
+    for value in np.asarray(values, dtype=object).ravel():
+        if isinstance(value, (float, np.floating)) and float(value).is_integer():
+            value = int(value)
+        out.append(str(value))
+    return np.asarray(out, dtype=object)
+
+
+def _check_fitted(selector: Any, attribute: str) -> None:
+    if not hasattr(selector, attribute):
+        raise ValueError(
+            f"{type(selector).__name__} has no {attribute!r}: fit it before plotting"
+        )
+
+
+def plot_training_curves(
+    selector: Any,
+    *,
+    path: str | os.PathLike[str] | None = None,
+    dpi: int = 120,
+) -> Figure:
+    """Plot the training and validation loss per epoch, and validation scores.
+
+    Parameters
+    ----------
+    selector : YOTOSelector
+        A fitted selector with ``loss_curve_`` and, when early stopping was
+        used, ``validation_loss_curve_`` and ``validation_scores_``.
+    path : str or path-like, optional
+        Write the figure there as PNG.
+    dpi : int, default=120
+        Resolution of the PNG.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+        Left: losses against epochs. Right (when available): validation
+        score against epochs (one line per task if the scores are per task).
+
+    Raises
+    ------
+    ValueError
+        If the selector is not fitted.
+    ImportError
+        If matplotlib is not installed.
+    """
+    _check_fitted(selector, "loss_curve_")
+    train = np.asarray(selector.loss_curve_, dtype=float)
+    val_loss = getattr(selector, "validation_loss_curve_", None)
+    val_loss = None if val_loss is None else np.asarray(val_loss, dtype=float)
+    val_score = getattr(selector, "validation_scores_", None)
+    val_score = None if val_score is None else np.asarray(val_score, dtype=float)
+    has_scores = val_score is not None and val_score.size > 0
+
+    fig = _figure((9.0, 3.6) if has_scores else (5.0, 3.6))
+    axes = fig.subplots(1, 2 if has_scores else 1, squeeze=False)[0]
+    ax = axes[0]
+    ax.plot(np.arange(1, train.size + 1), train, label="training loss")
+    if val_loss is not None and val_loss.size:
+        ax.plot(np.arange(1, val_loss.size + 1), val_loss, label="validation loss")
+    ax.set_xlabel("epoch")
+    _integer_epochs(ax)
+    ax.set_ylabel("loss")
+    ax.set_title("Loss")
+    ax.legend()
+    if has_scores:
+        ax = axes[1]
+        epochs = np.arange(1, val_score.shape[0] + 1)
+        if val_score.ndim == 2:
+            names = list(getattr(selector, "task_names_", [])) or [
+                f"task {i}" for i in range(val_score.shape[1])
+            ]
+            for j in range(val_score.shape[1]):
+                label = names[j] if j < len(names) else f"task {j}"
+                ax.plot(epochs, val_score[:, j], label=label)
+            ax.legend()
+        else:
+            ax.plot(epochs, val_score, color="C2")
+        ax.set_xlabel("epoch")
+        _integer_epochs(ax)
+        ax.set_ylabel("validation score")
+        ax.set_title("Validation score")
+    return _save(fig, path, dpi)
+
+
+def plot_gene_scores(
+    selector: Any,
+    *,
+    feature_names: Sequence[str] | None = None,
+    max_labels: int = 40,
+    path: str | os.PathLike[str] | None = None,
+    dpi: int = 120,
+) -> Figure:
+    """Plot the learned gene scores, ranked, with the selected panel highlighted.
+
+    Parameters
+    ----------
+    selector : YOTOSelector
+        A fitted selector (``scores_`` and ``support_``).
+    feature_names : sequence of str, optional
+        Gene names; defaults to ``selector.feature_names_in_`` when present,
+        else ``gene_<index>``.
+    max_labels : int, default=40
+        At most this many panel genes are named on the right-hand bar chart
+        (the best ones).
+    path : str or path-like, optional
+        Write the figure there as PNG.
+    dpi : int, default=120
+        Resolution of the PNG.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+        Left: every gene's score in decreasing order, the ``k`` panel genes
+        in colour. Right: the panel's scores as horizontal bars with gene
+        names, best at the top.
+
+    Raises
+    ------
+    ValueError
+        If the selector is not fitted or ``feature_names`` has the wrong
+        length.
+    ImportError
+        If matplotlib is not installed.
+    """
+    _check_fitted(selector, "scores_")
+    scores = np.asarray(selector.scores_, dtype=float)
+    support = np.asarray(selector.support_, dtype=int)
+    if feature_names is None:
+        feature_names = getattr(selector, "feature_names_in_", None)
+    if feature_names is None:
+        names = np.array([f"gene_{i}" for i in range(scores.size)], dtype=object)
+    else:
+        names = np.asarray(feature_names, dtype=object)
+        if names.size != scores.size:
+            raise ValueError(
+                f"feature_names has {names.size} entries for {scores.size} scores"
+            )
+    order = np.argsort(-scores, kind="stable")
+    in_panel = np.zeros(scores.size, dtype=bool)
+    in_panel[support] = True
+    k = support.size
+    shown = support[: max(0, max_labels)]
+
+    fig = _figure((10.0, max(3.6, 0.2 * shown.size + 1.2)))
+    ax_all, ax_panel = fig.subplots(1, 2, width_ratios=[1.4, 1.0])
+    x = np.arange(1, scores.size + 1)
+    ranked_panel = in_panel[order]
+    ax_all.scatter(
+        x[~ranked_panel], scores[order][~ranked_panel], s=6, color="0.6",
+        label="not selected",
+    )  # fmt: skip
+    ax_all.scatter(
+        x[ranked_panel], scores[order][ranked_panel], s=10, color="C3",
+        label=f"panel (k={k})",
+    )  # fmt: skip
+    ax_all.set_xlabel("gene rank")
+    ax_all.set_ylabel("learned score")
+    ax_all.set_title(f"Gene scores ({scores.size} genes)")
+    ax_all.legend()
+
+    y_pos = np.arange(shown.size)
+    ax_panel.barh(y_pos, scores[shown], color="C3")
+    ax_panel.set_yticks(y_pos, [str(n) for n in names[shown]], fontsize=8)
+    ax_panel.invert_yaxis()
+    ax_panel.set_xlabel("learned score")
+    title = "Panel genes" if shown.size == k else f"Top {shown.size} of {k} panel genes"
+    ax_panel.set_title(title)
+    return _save(fig, path, dpi)
+
+
+def plot_confusion_matrix(
+    y_true: Any,
+    y_pred: Any,
+    *,
+    labels: Sequence[Any] | None = None,
+    title: str | None = None,
+    normalize: bool = True,
+    path: str | os.PathLike[str] | None = None,
+    dpi: int = 120,
+) -> Figure:
+    """Plot the confusion matrix of one classification task.
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of shape (n_cells,)
+        True and predicted labels. Cells whose true label is missing (``None``
+        or ``NaN``) are left out.
+    labels : sequence, optional
+        Class order; defaults to the sorted union of the observed labels.
+    title : str, optional
+        Figure title (e.g. the task name).
+    normalize : bool, default=True
+        Show the fraction of each true class (rows sum to 1), with the cell
+        counts in the row labels.
+    path : str or path-like, optional
+        Write the figure there as PNG.
+    dpi : int, default=120
+        Resolution of the PNG.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+
+    Raises
+    ------
+    ValueError
+        If ``y_true`` and ``y_pred`` differ in length or no cell is labelled.
+    ImportError
+        If matplotlib is not installed.
+    """
+    import pandas as pd
+    from sklearn.metrics import confusion_matrix
+
+    y_true = np.asarray(y_true, dtype=object).ravel()
+    y_pred = np.asarray(y_pred, dtype=object).ravel()
+    if y_true.shape != y_pred.shape:
+        raise ValueError(
+            f"y_true has {y_true.size} labels but y_pred has {y_pred.size}"
+        )
+    observed = ~pd.isna(y_true)
+    if not observed.any():
+        raise ValueError("no cell has a true label: nothing to plot")
+    y_true = label_strings(y_true[observed])
+    y_pred = label_strings(y_pred[observed])
+    if labels is None:
+        labels = sorted(set(y_true) | set(y_pred))
+    labels = list(label_strings(labels))
+    cm = confusion_matrix(y_true, y_pred, labels=labels)
+    counts = cm.sum(axis=1)
+    shown = cm / np.maximum(counts, 1)[:, None] if normalize else cm
+
+    n = len(labels)
+    size = min(12.0, 2.5 + 0.45 * n)
+    fig = _figure((size + 1.0, size))
+    ax = fig.subplots()
+    image = ax.imshow(shown, cmap="Blues", vmin=0, vmax=1 if normalize else None)
+    fig.colorbar(image, ax=ax, shrink=0.8, label="fraction of true class")
+    ax.set_xticks(np.arange(n), labels, rotation=60, ha="right", fontsize=8)
+    ax.set_yticks(
+        np.arange(n),
+        [f"{lab} (n={c})" for lab, c in zip(labels, counts, strict=True)],
+        fontsize=8,
+    )
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    if n <= 20:
+        for i in range(n):
+            for j in range(n):
+                if cm[i, j]:
+                    value = f"{shown[i, j]:.2f}" if normalize else str(cm[i, j])
+                    ax.text(
+                        j, i, value, ha="center", va="center", fontsize=7,
+                        color="white" if shown[i, j] > 0.5 * shown.max() else "black",
+                    )  # fmt: skip
+    accuracy = float(np.trace(cm) / max(cm.sum(), 1))
+    ax.set_title(f"{title + ': ' if title else ''}accuracy {accuracy:.3f}")
+    return _save(fig, path, dpi)
+
+
+def plot_confusion_matrices(
+    selector: Any,
+    X: Any,
+    y: Any,
+    *,
+    directory: str | os.PathLike[str] | None = None,
+    prefix: str = "confusion_",
+    dpi: int = 120,
+) -> dict[str, Figure]:
+    """Plot one confusion matrix per classification task of a fitted selector.
+
+    Parameters
+    ----------
+    selector : YOTOSelector
+        A fitted selector.
+    X : array-like, sparse matrix or AnnData
+        Cells to predict.
+    y : pandas.DataFrame or array-like of shape (n_cells, n_tasks)
+        True labels, one column per task in the selector's task order
+        (missing labels allowed).
+    directory : str or path-like, optional
+        Write ``{prefix}{task}.png`` there for every classification task.
+    prefix : str, default="confusion_"
+        File name prefix.
+    dpi : int, default=120
+        Resolution of the PNGs.
+
+    Returns
+    -------
+    figures : dict of str to matplotlib.figure.Figure
+        One figure per classification task, keyed by task name; empty when
+        every task is a regression.
+    """
+    import pandas as pd
+
+    _check_fitted(selector, "task_types_")
+    task_types = list(selector.task_types_)
+    names = list(getattr(selector, "task_names_", [])) or [
+        f"task_{i}" for i in range(len(task_types))
+    ]
+    if not any(t == "classification" for t in task_types):
+        return {}
+    truth = y.to_numpy(dtype=object) if isinstance(y, pd.DataFrame) else y
+    truth = np.asarray(truth, dtype=object).reshape(len(truth), -1)
+    if truth.shape[1] != len(task_types):
+        raise ValueError(
+            f"y has {truth.shape[1]} columns but the selector has "
+            f"{len(task_types)} tasks"
+        )
+    pred = np.asarray(selector.predict(X), dtype=object).reshape(truth.shape[0], -1)
+    classes = getattr(selector, "classes_", None)
+    if len(task_types) == 1:
+        classes = [classes]
+    figures: dict[str, Figure] = {}
+    for j, (name, kind) in enumerate(zip(names, task_types, strict=True)):
+        if kind != "classification":
+            continue
+        labels = None
+        if classes is not None and classes[j] is not None:
+            labels = list(classes[j])
+        path = None
+        if directory is not None:
+            safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in str(name))
+            path = os.path.join(directory, f"{prefix}{safe}.png")
+        figures[str(name)] = plot_confusion_matrix(
+            truth[:, j], pred[:, j], labels=labels, title=str(name), path=path, dpi=dpi
+        )
+    return figures
