@@ -244,6 +244,17 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
         The fitted panel network (float64, CPU) mapping the ``k_`` panel genes to
         every task's output; standardisation and BatchNorm are folded in.
 
+    Notes
+    -----
+    **AnnData.** ``fit``, ``predict``, ``predict_proba``, ``transform``, ``score`` and
+    ``score_tasks`` accept an AnnData as ``X`` (``adata.X`` is used, gene names come
+    from ``var_names``; a backed AnnData is streamed). ``fit`` and ``score`` also
+    accept obs column names as ``y``. In a ``Pipeline`` or ``GridSearchCV``, pass the
+    targets as arrays (``adata.obs["cell_type"].to_numpy()``): scikit-learn splits
+    ``y``, not ``adata.obs``, so obs names only work in direct calls. For layers,
+    ``adata.raw`` and results written back into ``adata.var`` / ``adata.uns``, use
+    :func:`yoto_sklearn.anndata.select_genes`.
+
     See Also
     --------
     sklearn.feature_selection.SelectKBest : Univariate top-k selection.
@@ -638,6 +649,27 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
         self.n_iter_ = history.n_iter
         self.device_ = str(device)
         self.history_ = history
+
+    def transform(self, X: Any) -> Any:
+        """Keep only the panel columns of ``X``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix, AnnData} of shape (n_samples, n_features)
+            Same genes, in the same order, as in :meth:`fit`.
+
+        Returns
+        -------
+        X_panel : {ndarray, sparse matrix, DataFrame} of shape (n_samples, k_)
+            The panel columns in their original order. Containers are kept (sparse
+            stays sparse, ``set_output(transform="pandas")`` gives a DataFrame); for
+            AnnData input the panel columns of ``adata.X`` are returned as a matrix,
+            so that the next step of a ``Pipeline`` can use them.
+        """
+        if _data.is_anndata(X):
+            matrix = self._check_X_predict(X)
+            return matrix[:, self.get_support(indices=True)]
+        return super().transform(X)
 
     def _get_support_mask(self) -> np.ndarray:
         check_is_fitted(self)
