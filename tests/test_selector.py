@@ -288,6 +288,12 @@ def test_anndata_input_with_obs_targets(data):
     assert 0.0 <= sel.score(adata, "cell_type") <= 1.0
     with pytest.raises(ValueError, match="not found in adata.obs"):
         YOTOSelector(**FAST).fit(adata, "nope")
+    # in a Pipeline, targets are arrays (scikit-learn splits y, not adata.obs)
+    pipe = Pipeline(
+        [("yoto", YOTOSelector(**FAST)), ("clf", LogisticRegression(max_iter=500))]
+    ).fit(adata, y)
+    assert pipe.predict(adata).shape == (len(X),)
+    assert sp.issparse(pipe.named_steps["yoto"].transform(adata))
 
 
 def test_fit_leaves_global_rng_untouched(data):

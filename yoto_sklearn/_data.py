@@ -340,7 +340,8 @@ def encode_targets(
             ) from exc
         if len(classes) < 2:
             raise ValueError(
-                f"Classification task {name!r} has only one class ({classes[0]!r}) "
+                f"Classification task {name!r} has only one class "
+                f"({np.asarray(classes[0]).item()!r}) "
                 "among its observed labels: 1 class is not enough to learn from."
             )
         encoded[~missing, j] = codes.astype(np.float32)

@@ -285,7 +285,11 @@ class PanelNetwork(nn.Module):
 
 
 def _linear_from(weight: torch.Tensor, bias: torch.Tensor) -> nn.Linear:
-    lin = nn.Linear(weight.shape[1], weight.shape[0], dtype=torch.float64)
+    # skip_init: no random initialisation, so exporting (or loading) a model never
+    # draws from torch's global RNG.
+    lin = nn.utils.skip_init(
+        nn.Linear, weight.shape[1], weight.shape[0], dtype=torch.float64
+    )
     with torch.no_grad():
         lin.weight.copy_(weight)
         lin.bias.copy_(bias)

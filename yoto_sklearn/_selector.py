@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from numbers import Integral, Real
 from typing import Any
@@ -11,16 +12,32 @@ import pandas as pd
 import scipy.sparse as sp
 import torch
 from sklearn.base import BaseEstimator, _fit_context
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_selection import SelectorMixin
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.utils import ClassifierTags, check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from . import _data
 from ._data import CLASSIFICATION, REGRESSION, RowSource, TaskSpec
 from ._network import RELAXATIONS, YOTONetwork, export_panel_network
-from ._training import History, TaskLoss, TrainConfig, train
+from ._training import (
+    History,
+    TaskLoss,
+    TrainConfig,
+    check_finite_network,
+    recover_from_interrupt,
+    torch_threads,
+    train,
+)
+from ._validation import (
+    Number,
+    check_batch_size,
+    check_hidden_layer_sizes,
+    check_unique_names,
+    check_X_content,
+)
 
 _ACCEPT_SPARSE = ("csr", "csc")
 _FLOAT_DTYPES = (np.float64, np.float32)
@@ -172,6 +189,13 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
         Where to train: ``"auto"`` (CUDA if available, else CPU), ``"cpu"``,
         ``"cuda"``, ``"cuda:N"``. Resolved in :meth:`fit`. The fitted model always
         lives on the CPU, so pickles load anywhere.
+    n_threads : int or None, default=None
+        Number of torch intra-op CPU threads used inside :meth:`fit` and
+        prediction (the previous setting is restored afterwards). ``None`` keeps
+        torch's current setting. CPU results depend on the thread count in the last
+        bits, and joblib workers (``GridSearchCV(n_jobs=2)``) run with fewer threads
+        than the main process: set an int to get bit-identical models and
+        predictions whatever the process.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, Gumbel noise, dropout, shuffling and the
         validation split. Fitting never changes numpy's or torch's global RNG state.
@@ -213,9 +237,23 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
         Number of epochs run.
     device_ : str
         The device training ran on.
+    history_ : History
+        Per-epoch record of the run (curves, temperatures, ``best_epoch``,
+        ``selection_epochs``, ``stopped_early``, ``interrupted``).
     module_ : torch.nn.Module
         The fitted panel network (float64, CPU) mapping the ``k_`` panel genes to
         every task's output; standardisation and BatchNorm are folded in.
+
+    Notes
+    -----
+    **AnnData.** ``fit``, ``predict``, ``predict_proba``, ``transform``, ``score`` and
+    ``score_tasks`` accept an AnnData as ``X`` (``adata.X`` is used, gene names come
+    from ``var_names``; a backed AnnData is streamed). ``fit`` and ``score`` also
+    accept obs column names as ``y``. In a ``Pipeline`` or ``GridSearchCV``, pass the
+    targets as arrays (``adata.obs["cell_type"].to_numpy()``): scikit-learn splits
+    ``y``, not ``adata.obs``, so obs names only work in direct calls. For layers,
+    ``adata.raw`` and results written back into ``adata.var`` / ``adata.uns``, use
+    :func:`yoto_sklearn.anndata.select_genes`.
 
     See Also
     --------
@@ -236,30 +274,31 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "k": [Interval(Integral, 1, None, closed="left")],
-        "temperature": [Interval(Real, 0, None, closed="neither")],
-        "temperature_start": [Interval(Real, 0, None, closed="neither")],
+        "k": [Number(Integral, 1, None, closed="left")],
+        "temperature": [Number(Real, 0, None, closed="neither")],
+        "temperature_start": [Number(Real, 0, None, closed="neither")],
         "hidden_layer_sizes": [
             "array-like",
-            Interval(Integral, 1, None, closed="left"),
+            Number(Integral, 1, None, closed="left"),
         ],
-        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "dropout": [Number(Real, 0, 1, closed="left")],
         "batch_norm": ["boolean"],
-        "learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "score_learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "weight_decay": [Interval(Real, 0, None, closed="left")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [Number(Real, 0, None, closed="neither")],
+        "score_learning_rate": [Number(Real, 0, None, closed="neither")],
+        "weight_decay": [Number(Real, 0, None, closed="left")],
+        "max_iter": [Number(Integral, 1, None, closed="left")],
+        "batch_size": [Number(Integral, 1, None, closed="left")],
         "early_stopping": ["boolean"],
-        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
-        "tol": [Interval(Real, 0, None, closed="left")],
+        "validation_fraction": [Number(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Number(Integral, 1, None, closed="left")],
+        "tol": [Number(Real, 0, None, closed="left")],
         "task_types": [None, str, list, tuple, dict],
         "task_weights": [None, "array-like", dict],
         "class_weight": [StrOptions({"balanced"}), None],
         "standardize": ["boolean"],
         "relaxation": [StrOptions(set(RELAXATIONS))],
         "device": [str, torch.device],
+        "n_threads": [None, Number(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -288,6 +327,7 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
         standardize: bool = True,
         relaxation: str = "sigmoid",
         device: str | torch.device = "auto",
+        n_threads: int | None = None,
         random_state: Any = None,
         verbose: int = 0,
     ) -> None:
@@ -312,6 +352,7 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
         self.standardize = standardize
         self.relaxation = relaxation
         self.device = device
+        self.n_threads = n_threads
         self.random_state = random_state
         self.verbose = verbose
 
@@ -326,17 +367,7 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ fitting
     def _hidden_sizes(self) -> list[int]:
-        sizes = self.hidden_layer_sizes
-        sizes = [sizes] if isinstance(sizes, Integral) else list(sizes)
-        if len(sizes) == 0 or not all(
-            isinstance(h, Integral) and not isinstance(h, bool) and h >= 1
-            for h in sizes
-        ):
-            raise ValueError(
-                "hidden_layer_sizes must be a non-empty sequence of positive ints, "
-                f"got {self.hidden_layer_sizes!r}."
-            )
-        return [int(h) for h in sizes]
+        return check_hidden_layer_sizes(self.hidden_layer_sizes, type(self).__name__)
 
     def _task_weights(self, names: list[str]) -> list[float]:
         tw = self.task_weights
@@ -382,7 +413,40 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
         -------
         self : YOTOSelector
             The fitted selector.
+
+        Raises
+        ------
+        ValueError, TypeError
+            For bad input, with a message naming the problem (the full table is in
+            ``docs/reliability.md``).
+        FloatingPointError
+            If the loss or the weights become non-finite before any best weights
+            were recorded.
+
+        Notes
+        -----
+        If ``fit`` raises, or is interrupted (``KeyboardInterrupt``) before the panel
+        selection finished, the estimator is left unfitted (also when it had been
+        fitted before). An interrupt after the selection phase returns a usable
+        model with the best weights so far and a ``ConvergenceWarning``;
+        ``history_.interrupted`` is then True.
         """
+        try:
+            with torch_threads(self.n_threads):
+                return self._fit(X, y)
+        except BaseException:
+            # Never leave a half-fitted estimator behind (an error or Ctrl-C after
+            # validate_data set n_features_in_, or during a refit): back to unfitted.
+            self._clear_fitted()
+            raise
+
+    def _clear_fitted(self) -> None:
+        """Remove every fitted attribute (names ending in ``_``)."""
+        fitted = [a for a in vars(self) if a.endswith("_") and not a.startswith("_")]
+        for name in fitted:
+            delattr(self, name)
+
+    def _fit(self, X: Any, y: Any) -> YOTOSelector:
         if y is None:
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y is "
@@ -390,13 +454,17 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
             )
         X, gene_names, y = _data.unwrap_anndata(X, y)
         hidden = self._hidden_sizes()
+        check_batch_size(self.batch_size, self.batch_norm, type(self).__name__)
         device = resolve_device(self.device)
+        if gene_names is not None:
+            check_unique_names(gene_names, "AnnData var_names")
         backed = _data.is_backed_matrix(X)
         if backed:
             # Out of core: validated (finiteness) while streaming, below.
             source = _data.BackedRowSource(X)
             self._reset_backed_features(source)
         else:
+            check_X_content(X)
             X = validate_data(
                 self,
                 X,
@@ -419,7 +487,7 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
                 f"k={k} is greater than n_features={n_features}. All the features "
                 "will be selected.",
                 UserWarning,
-                stacklevel=2,
+                stacklevel=4,
             )
             k = n_features
 
@@ -477,21 +545,37 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
             )
             generator = torch.Generator(device=device)
             generator.manual_seed(seed + 1)
-            history = train(
-                net,
-                source,
-                Y,
-                losses,
-                train_idx,
-                val_idx,
-                mean,
-                scale,
-                config,
-                rng,
-                generator,
-                device,
-            )
-            # inside fork_rng: building the exported layers draws from torch's RNG
+            history = History()
+            try:
+                train(
+                    net,
+                    source,
+                    Y,
+                    losses,
+                    train_idx,
+                    val_idx,
+                    mean,
+                    scale,
+                    config,
+                    rng,
+                    generator,
+                    device,
+                    history=history,
+                )
+            except KeyboardInterrupt:
+                if not recover_from_interrupt(net, history):
+                    raise
+                warnings.warn(
+                    f"fit was interrupted (KeyboardInterrupt) at epoch "
+                    f"{history.n_iter} of {self.max_iter}, after the panel selection "
+                    "had finished: the fitted model uses the selected panel and the "
+                    "best network weights so far.",
+                    ConvergenceWarning,
+                    stacklevel=4,
+                )
+            check_finite_network(net)
+            # _linear_from uses skip_init, so exporting draws no random numbers;
+            # staying inside fork_rng keeps it that way for any future layer type.
             self._set_fitted(net.cpu(), tasks, k, mean, scale, history, device)
         return self
 
@@ -593,6 +677,32 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
         self.device_ = str(device)
         self.history_ = history
 
+    def transform(self, X: Any) -> Any:
+        """Keep only the panel columns of ``X``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix, AnnData} of shape (n_samples, n_features)
+            Same genes, in the same order, as in :meth:`fit`.
+
+        Returns
+        -------
+        X_panel : {ndarray, sparse matrix, DataFrame} of shape (n_samples, k_)
+            The panel columns in their original order. Containers are kept (sparse
+            stays sparse, ``set_output(transform="pandas")`` gives a DataFrame); for
+            AnnData input the panel columns of ``adata.X`` are returned as a matrix,
+            so that the next step of a ``Pipeline`` can use them (a dense array
+            for a backed AnnData, read in row chunks, panel columns only).
+        """
+        if _data.is_anndata(X):
+            matrix = self._check_X_predict(X)
+            cols = self.get_support(indices=True)
+            if isinstance(matrix, _data.BackedRowSource):
+                # backed AnnData: row chunks of the panel columns, read from disk
+                return np.concatenate(list(matrix.panel_chunks(cols)), axis=0)
+            return matrix[:, cols]
+        return super().transform(X)
+
     def _get_support_mask(self) -> np.ndarray:
         check_is_fitted(self)
         mask = np.zeros(self.n_features_in_, dtype=bool)
@@ -634,6 +744,7 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
                     f"expecting {self.n_features_in_} features as input."
                 )
             return matrix
+        check_X_content(X)
         return validate_data(
             self,
             X,
@@ -656,7 +767,7 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
                 for start in range(0, panel.shape[0], _PREDICT_CHUNK)
             )
         outs: list[list[np.ndarray]] = [[] for _ in self.tasks_]
-        with torch.no_grad():
+        with torch.no_grad(), torch_threads(getattr(self, "n_threads", None)):
             for block in blocks:
                 if sp.issparse(block):
                     block = block.toarray()
@@ -664,29 +775,6 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
                 for t, out in enumerate(self.module_(xb)):
                     outs[t].append(out.numpy())
         return [np.concatenate(o, axis=0) for o in outs]
-
-    def transform(self, X: Any) -> Any:
-        """Keep only the panel genes.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix, AnnData} of shape (n_samples, n_features)
-            Same genes, in the same order, as in :meth:`fit`. A backed AnnData is read
-            in row chunks, panel columns only.
-
-        Returns
-        -------
-        X_panel : {ndarray, sparse matrix} of shape (n_samples, k_)
-            The panel columns in the original gene order (as
-            :meth:`get_support` orders them).
-        """
-        if not _data.is_anndata(X):
-            return super().transform(X)
-        matrix = self._check_X_predict(X)
-        cols = np.flatnonzero(self.get_support())
-        if isinstance(matrix, _data.BackedRowSource):
-            return np.concatenate(list(matrix.panel_chunks(cols)), axis=0)
-        return matrix[:, cols]
 
     @staticmethod
     def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -820,6 +908,52 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
         """
         values = [v for v in self.score_tasks(X, y).values() if np.isfinite(v)]
         return float(np.mean(values)) if values else float("nan")
+
+    # ------------------------------------------------------------ model files
+    def save(self, path: str | os.PathLike) -> None:
+        """Save the fitted model to one safe, portable file.
+
+        The file holds tensors and JSON metadata only (package, torch and
+        scikit-learn versions, parameters, feature names, classes, fitted values)
+        and a SHA-256 checksum; :meth:`load` reads it with
+        ``torch.load(weights_only=True)``, so loading never unpickles code. A
+        ``random_state`` that is a ``RandomState`` instance is not stored (it is
+        listed in the metadata under ``params_not_saved``).
+
+        Parameters
+        ----------
+        path : str or path-like
+            Destination file (conventionally ``*.pt``); written atomically.
+        """
+        from ._io import save_model
+
+        save_model(self, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> YOTOSelector:
+        """Load a model written by :meth:`save`.
+
+        Parameters
+        ----------
+        path : str or path-like
+            A file written by :meth:`save`.
+
+        Returns
+        -------
+        selector : YOTOSelector
+            The fitted selector, on the CPU; it predicts bit-identically to the
+            saved one.
+
+        Raises
+        ------
+        ValueError
+            If the file is truncated, corrupted or modified (checksum), is not a
+            YOTO model file, uses an unsupported format version, or was written by
+            a newer major version of yoto-sklearn.
+        """
+        from ._io import load_model
+
+        return load_model(cls, path)
 
 
 def _num_samples(X: Any) -> int:

@@ -14,6 +14,7 @@ Training has two phases inside the one run:
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import time
@@ -72,6 +73,10 @@ class History:
     selection_epochs: int = 0
     n_iter: int = 0
     stopped_early: bool = False
+    interrupted: bool = False
+    # Best refinement weights so far; only kept while training runs (see
+    # :func:`recover_from_interrupt`), cleared before ``train`` returns.
+    best_state: dict | None = field(default=None, repr=False)
 
 
 def multitask_loss(
@@ -227,8 +232,13 @@ def train(
     rng: np.random.Generator,
     generator: torch.Generator,
     device: torch.device,
+    history: History | None = None,
 ) -> History:
-    """Train ``net`` in place and return its :class:`History`."""
+    """Train ``net`` in place and return its :class:`History`.
+
+    Pass a fresh ``history`` to keep a handle on the progress if training is
+    interrupted (``KeyboardInterrupt``); see :func:`recover_from_interrupt`.
+    """
     from tqdm.auto import tqdm
 
     net.to(device)
@@ -257,7 +267,8 @@ def train(
     selection_epochs = min(selection_epochs, config.max_iter)
     total_sel_steps = max(1, selection_epochs * steps_per_epoch - 1)
     use_val = val_idx is not None and len(val_idx) > 0
-    history = History(selection_epochs=selection_epochs)
+    history = History() if history is None else history
+    history.selection_epochs = selection_epochs
     best_loss = math.inf
     best_state = None
     no_improve = 0
@@ -311,7 +322,7 @@ def train(
                     "and restored the best weights so far. Lower learning_rate or "
                     "score_learning_rate.",
                     ConvergenceWarning,
-                    stacklevel=3,
+                    stacklevel=5,
                 )
                 history.stopped_early = True
                 break
@@ -330,6 +341,7 @@ def train(
                 if val_loss < best_loss - config.tol:
                     best_loss = val_loss
                     best_state = copy.deepcopy(net.state_dict())
+                    history.best_state = best_state
                     history.best_epoch = epoch + 1
                     no_improve = 0
                 else:
@@ -342,5 +354,71 @@ def train(
     bar.close()
     if best_state is not None:
         net.load_state_dict(best_state)
+    history.best_state = None
     net.eval()
     return history
+
+
+def recover_from_interrupt(net: YOTONetwork, history: History) -> bool:
+    """Make ``net`` usable after ``train`` was stopped by ``KeyboardInterrupt``.
+
+    The panel is final once every selection epoch has run (the scores only move in
+    the selection phase). In that case the best refinement weights so far are
+    restored (if early stopping recorded any; otherwise the weights of the
+    interrupted epoch are kept), validation curves are padded with NaN for an epoch
+    whose evaluation did not finish, and ``True`` is returned. Otherwise nothing is
+    usable and ``False`` is returned.
+    """
+    best_state, history.best_state = history.best_state, None
+    if history.n_iter < max(history.selection_epochs, 1):
+        return False
+    if best_state is not None:
+        net.load_state_dict(best_state)
+    n = history.n_iter
+    del history.loss_curve[n:], history.temperature_curve[n:]
+    for curve in (history.validation_loss_curve, history.validation_scores):
+        if curve:
+            curve.extend([math.nan] * (n - len(curve)))
+    history.interrupted = True
+    history.stopped_early = True
+    net.eval()
+    return True
+
+
+def check_finite_network(net: YOTONetwork) -> None:
+    """Raise if any parameter or buffer of ``net`` is NaN or infinite.
+
+    The loss is checked once per epoch; this catches weights that overflowed in the
+    last optimiser step, so a fitted model can never predict NaN.
+
+    Raises
+    ------
+    FloatingPointError
+        Naming the first non-finite tensor.
+    """
+    for name, tensor in [*net.named_parameters(), *net.named_buffers()]:
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise FloatingPointError(
+                f"Training produced non-finite weights ({name!r}). Check X for "
+                "extreme values, or lower learning_rate / score_learning_rate."
+            )
+
+
+@contextlib.contextmanager
+def torch_threads(n_threads: int | None) -> Iterator[None]:
+    """Run the block with ``n_threads`` torch intra-op threads, then restore.
+
+    CPU results depend on the thread count in the last bits (reductions are split
+    differently), and joblib workers start with fewer threads than the main process.
+    Pinning the count makes fits bit-identical across processes. ``None`` keeps the
+    current setting.
+    """
+    if n_threads is None:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(int(n_threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
