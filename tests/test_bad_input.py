@@ -21,16 +21,9 @@ from sklearn.utils._param_validation import InvalidParameterError
 
 from yoto_sklearn import YOTOSelector
 
-FAST = dict(
-    k=3,
-    max_iter=2,
-    hidden_layer_sizes=(8,),
-    batch_size=16,
-    early_stopping=False,
-    random_state=0,
-    device="cpu",
-    n_threads=1,
-)
+from .conftest import FAST as BASE_FAST
+
+FAST = dict(BASE_FAST, max_iter=2, device="cpu", n_threads=1)
 N, G = 40, 6
 _rng = np.random.default_rng(0)
 X0 = _rng.normal(size=(N, G))

@@ -10,15 +10,9 @@ from sklearn.model_selection import GridSearchCV, cross_validate
 
 from yoto_sklearn import YOTOSelector
 
-FAST = dict(
-    k=3,
-    max_iter=3,
-    hidden_layer_sizes=(8,),
-    batch_size=16,
-    random_state=0,
-    device="cpu",
-    n_threads=1,
-)
+from .conftest import FAST as BASE_FAST
+
+FAST = dict(BASE_FAST, max_iter=3, early_stopping=True, device="cpu", n_threads=1)
 
 
 def _data(n=80, g=20, seed=0):

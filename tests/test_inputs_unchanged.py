@@ -12,16 +12,9 @@ import scipy.sparse as sp
 
 from yoto_sklearn import YOTOSelector
 
-FAST = dict(
-    k=3,
-    max_iter=2,
-    hidden_layer_sizes=(8,),
-    batch_size=16,
-    early_stopping=True,
-    random_state=0,
-    device="cpu",
-    n_threads=1,
-)
+from .conftest import FAST as BASE_FAST
+
+FAST = dict(BASE_FAST, max_iter=2, early_stopping=True, device="cpu", n_threads=1)
 
 
 def _data(n=60, g=10, seed=0):

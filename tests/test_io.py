@@ -18,13 +18,13 @@ import yoto_sklearn
 from yoto_sklearn import YOTOSelector
 from yoto_sklearn._io import FORMAT_NAME, _digest
 
+from .conftest import FAST as BASE_FAST
+
 FAST = dict(
-    k=3,
+    BASE_FAST,
     max_iter=3,
     hidden_layer_sizes=(8, 4),
-    batch_size=16,
     early_stopping=True,
-    random_state=0,
     device="cpu",
     n_threads=1,
 )

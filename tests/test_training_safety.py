@@ -15,17 +15,10 @@ import yoto_sklearn._training as training_mod
 from yoto_sklearn import YOTOSelector
 from yoto_sklearn._network import YOTONetwork
 
+from .conftest import FAST as BASE_FAST
+
 # max_iter=5 -> 3 selection epochs, then 2 refinement epochs
-FAST = dict(
-    k=3,
-    max_iter=5,
-    hidden_layer_sizes=(8,),
-    batch_size=16,
-    early_stopping=False,
-    random_state=0,
-    device="cpu",
-    n_threads=1,
-)
+FAST = dict(BASE_FAST, max_iter=5, device="cpu", n_threads=1)
 
 
 def _data(n=64, g=12, seed=0):

@@ -129,26 +129,6 @@ class RowSource:
             yield start, self.X[start : start + step]
 
 
-def column_stats(
-    X: np.ndarray | sp.spmatrix | sp.sparray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per-column mean and standard deviation (float64) without densifying ``X``.
-
-    Constant columns get a standard deviation of 1 so that standardising is a no-op.
-    """
-    n = X.shape[0]
-    if sp.issparse(X):
-        mean = np.asarray(X.sum(axis=0), dtype=np.float64).ravel() / n
-        sq = np.asarray(X.multiply(X).sum(axis=0), dtype=np.float64).ravel() / n
-        var = np.maximum(sq - mean**2, 0.0)
-    else:
-        mean = X.mean(axis=0, dtype=np.float64)
-        var = X.var(axis=0, dtype=np.float64)
-    std = np.sqrt(var)
-    std[~(std > 1e-12)] = 1.0
-    return mean, std
-
-
 @dataclass
 class TaskSpec:
     """What one target column is and how it is encoded."""
