@@ -1,0 +1,328 @@
+"""Plain torch building blocks of YOTO: relaxed top-k, masked encoder, task heads.
+
+Nothing here knows about numpy, pandas or scikit-learn.
+
+Training-time selection (once per mini-batch)::
+
+    s~ = s + noise_scale * Gumbel(0, 1)          # perturbed scores, one per gene
+    h  = 1[top-k of s~]                          # hard mask: exactly k ones
+    m~ = relaxed_topk(s~, k, tau)                # soft mask in [0, 1], sum ~ k
+    m  = h + m~ - stopgrad(m~)                   # straight-through estimator
+
+The first layer is ``W1 @ (x * m)``. Because ``m`` is exactly k-sparse in the forward
+pass, :class:`_StraightThroughMaskedLinear` multiplies only the ``k`` selected columns
+(``B * k * H`` flops instead of ``B * G * H``); the backward pass needs two dense
+products (the mask gradient of every gene, and the weight gradient through the soft
+mask).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+RELAXATIONS = ("sigmoid", "softmax")
+# Soft-mask entries below this are treated as exactly zero in the weight gradient, so
+# no denormal floats reach the optimiser state.
+_MASK_FLOOR = 1e-6
+_NEWTON_STEPS = 12
+
+
+def gumbel_like(
+    scores: torch.Tensor, generator: torch.Generator | None
+) -> torch.Tensor:
+    """Draw standard Gumbel noise with the shape, dtype and device of ``scores``."""
+    u = torch.rand(
+        scores.shape, generator=generator, device=scores.device, dtype=scores.dtype
+    )
+    tiny = torch.finfo(scores.dtype).tiny
+    return -torch.log(-torch.log(u.clamp(min=tiny, max=1.0 - 1e-7)))
+
+
+def _solve_threshold(x: torch.Tensor, k: int, t0: torch.Tensor) -> torch.Tensor:
+    """Solve ``sum(sigmoid(x - t)) = k`` for ``t`` (no gradient).
+
+    Newton steps clamped to +-2 (the sigmoid's transition width is ~1 in these scaled
+    units) and kept inside the bracket of known signs, bisecting when a step leaves
+    it. Fixed iteration count and tensor-only control flow, so no host sync.
+    """
+    lo = x.min() - 30.0
+    hi = x.max() + 30.0
+    t = t0
+    for _ in range(_NEWTON_STEPS):
+        sig = torch.sigmoid(x - t)
+        f = sig.sum() - k
+        lo = torch.where(f > 0, t, lo)
+        hi = torch.where(f > 0, hi, t)
+        step = (f / (sig * (1.0 - sig)).sum().clamp_min(1e-12)).clamp(-2.0, 2.0)
+        t_new = t + step
+        inside = (t_new >= lo) & (t_new <= hi)
+        t = torch.where(inside, t_new, 0.5 * (lo + hi))
+    return t
+
+
+def sigmoid_topk(logits: torch.Tensor, k: int, tau: float) -> torch.Tensor:
+    """Relaxed top-k mask ``sigmoid((logits - t) / tau)`` summing to ``k``.
+
+    The threshold ``t`` solves ``sum(mask) = k`` (a few safeguarded Newton steps from
+    the midpoint of the k-th and (k+1)-th largest logits). In the backward pass ``t``
+    moves as the implicit function theorem says it does under that constraint,
+    ``dt/ds_i = w_i`` with ``w = sigmoid' / sum(sigmoid')``, so the gradient is
+    relative: raising one gene's score lowers the others' share, as in a real top-k.
+    Cost: one ``topk`` and a few element-wise passes over the genes, independent of k.
+    """
+    n = logits.shape[0]
+    if k >= n:
+        return torch.ones_like(logits)
+    with torch.no_grad():
+        x = logits.detach() / tau
+        top = torch.topk(x, k + 1).values
+        t_scaled = _solve_threshold(x, k, 0.5 * (top[k - 1] + top[k]))
+        z = (x - t_scaled).clamp(-20.0, 20.0)
+        sig = torch.sigmoid(z)
+        dsig = sig * (1.0 - sig)
+        w = dsig / dsig.sum().clamp_min(torch.finfo(logits.dtype).tiny)
+    # t carries the implicit gradient: its value is t_scaled * tau, d t / d s = w.
+    t = t_scaled * tau + (w * (logits - logits.detach())).sum()
+    return torch.sigmoid(((logits - t) / tau).clamp(-20.0, 20.0))
+
+
+def softmax_topk(logits: torch.Tensor, k: int, tau: float) -> torch.Tensor:
+    """Successive-softmax relaxed top-k (Xie & Ermon, 2019).
+
+    ``a_1 = softmax(s / tau)``; then ``s <- s + log(1 - a_j)`` and
+    ``a_{j+1} = softmax(s / tau)``; the mask is ``sum_{j <= k} a_j``. Costs ``k``
+    softmaxes per call. Logits are shifted and clamped so that small temperatures never
+    produce denormal floats (which make float32 arithmetic very slow on CPUs).
+    """
+    n = logits.shape[0]
+    if k >= n:
+        return torch.ones_like(logits)
+    # Each round: shift so the best remaining logit is 0 and clamp at -80 (exp stays
+    # above float32's smallest normal number: no denormals). A gene whose weight has
+    # saturated (a > 1 - 1e-6) is removed outright (-inf), since log(1 - a) cannot
+    # express its removal in float32 and its gradient is ~0 anyway.
+    x = logits / tau
+    mask = torch.zeros_like(logits)
+    removed = torch.zeros_like(logits, dtype=torch.bool)
+    neg_inf = torch.full_like(logits, float("-inf"))
+    for _ in range(k):
+        top = x.detach().masked_fill(removed, float("-inf")).max()
+        z = torch.where(removed, neg_inf, (x - top).clamp_min(-80.0))
+        onehot = torch.softmax(z, dim=0)
+        mask = mask + onehot
+        removed = removed | (onehot.detach() > 1.0 - 1e-6)
+        # s <- s + log(1 - a): the removal acts on unscaled scores, hence / tau
+        x = x + torch.log1p(-onehot.clamp(max=1.0 - 1e-6)) / tau
+    return mask.clamp(max=1.0)
+
+
+class _StraightThroughMaskedLinear(torch.autograd.Function):
+    """``x[:, idx] @ weight[:, idx].T + bias`` with straight-through mask gradients.
+
+    Forward uses only the ``k`` selected columns. Backward returns the gradient of the
+    loss with respect to every gene's mask entry evaluated at the hard mask,
+    ``d L / d m_i = sum_b x_bi (delta_b . W[:, i])``, routed to the soft mask (and
+    from it to the scores), and a weight gradient computed with the effective mask
+    ``max(h, m~)``. Two dense ``B x H x G`` products per step, the same count as a
+    dense first layer's forward plus weight gradient.
+    """
+
+    @staticmethod
+    def forward(ctx, x, soft_mask, weight, bias, idx):  # noqa: D102
+        ctx.save_for_backward(x, soft_mask, weight, idx)
+        x_sel = x.index_select(1, idx)
+        w_sel = weight.index_select(1, idx)
+        return torch.addmm(bias, x_sel, w_sel.t())
+
+    @staticmethod
+    def backward(ctx, grad_out):  # noqa: D102
+        x, soft_mask, weight, idx = ctx.saved_tensors
+        grad_mask = grad_weight = grad_bias = None
+        if ctx.needs_input_grad[1]:
+            grad_mask = (torch.mm(grad_out, weight) * x).sum(0)
+        if ctx.needs_input_grad[2]:
+            # Columns outside the panel learn as if their gene were switched on with
+            # its soft-mask value. Without this they never get a gradient (their input
+            # is zero), so their straight-through signal stays noise: on a synthetic
+            # 4,000-gene problem this recovered 22/24 markers instead of 10/24.
+            m_eff = torch.where(soft_mask >= _MASK_FLOOR, soft_mask, 0.0)
+            m_eff[idx] = 1.0
+            grad_weight = torch.mm(grad_out.t(), x * m_eff)
+        if ctx.needs_input_grad[3]:
+            grad_bias = grad_out.sum(0)
+        return None, grad_mask, grad_weight, grad_bias, None
+
+
+class YOTONetwork(nn.Module):
+    """Learnable gene scores, a masked MLP encoder and one linear head per task.
+
+    Parameters
+    ----------
+    n_features : int
+        Number of input genes ``G``.
+    k : int
+        Panel size (``1 <= k <= G``).
+    hidden_layer_sizes : sequence of int
+        Widths of the encoder layers; the first one is the masked layer.
+    head_sizes : sequence of int
+        Output width of each task head (number of classes, or 1 for regression).
+    dropout : float
+        Dropout after each hidden layer.
+    batch_norm : bool
+        BatchNorm1d after each hidden linear layer.
+    relaxation : {"sigmoid", "softmax"}
+        Relaxed top-k used for the score gradients.
+    """
+
+    def __init__(
+        self,
+        n_features: int,
+        k: int,
+        hidden_layer_sizes: Sequence[int],
+        head_sizes: Sequence[int],
+        dropout: float = 0.0,
+        batch_norm: bool = True,
+        relaxation: str = "sigmoid",
+    ) -> None:
+        super().__init__()
+        self.n_features = int(n_features)
+        self.k = int(k)
+        self.relaxation = relaxation
+        sizes = [int(h) for h in hidden_layer_sizes]
+        self.scores = nn.Parameter(0.01 * torch.randn(self.n_features))
+        h0 = sizes[0]
+        bound = 1.0 / math.sqrt(max(self.k, 1))
+        # Initialise as if the layer had k inputs: only k columns are ever active.
+        self.weight = nn.Parameter(
+            torch.empty(h0, self.n_features).uniform_(-bound, bound)
+        )
+        self.bias = nn.Parameter(torch.empty(h0).uniform_(-bound, bound))
+        layers: list[nn.Module] = []
+        prev = h0
+        layers += self._block(h0, batch_norm, dropout)
+        for h in sizes[1:]:
+            layers.append(nn.Linear(prev, h))
+            layers += self._block(h, batch_norm, dropout)
+            prev = h
+        self.body = nn.Sequential(*layers)
+        self.heads = nn.ModuleList(nn.Linear(prev, int(c)) for c in head_sizes)
+
+    @staticmethod
+    def _block(width: int, batch_norm: bool, dropout: float) -> list[nn.Module]:
+        block: list[nn.Module] = []
+        if batch_norm:
+            block.append(nn.BatchNorm1d(width))
+        block.append(nn.ReLU())
+        if dropout > 0:
+            block.append(nn.Dropout(dropout))
+        return block
+
+    def panel(self) -> torch.Tensor:
+        """Deterministic inference panel: top-k of the scores, stable tie-break."""
+        order = torch.sort(-self.scores.detach(), stable=True).indices
+        return order[: self.k]
+
+    def select(
+        self,
+        tau: float,
+        noise_scale: float,
+        generator: torch.Generator | None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sample a training panel: returns (soft mask with gradient, hard indices)."""
+        s = self.scores
+        if noise_scale > 0:
+            s = s + noise_scale * gumbel_like(s.detach(), generator)
+        idx = torch.topk(s.detach(), self.k).indices
+        relax = sigmoid_topk if self.relaxation == "sigmoid" else softmax_topk
+        return relax(s, self.k, tau), idx
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        soft_mask: torch.Tensor | None = None,
+        idx: torch.Tensor | None = None,
+    ) -> list[torch.Tensor]:
+        """Predict every task from the masked input.
+
+        With ``soft_mask`` and ``idx`` (from :meth:`select`) gradients reach the scores
+        through the straight-through estimator; without them the deterministic panel
+        is used and the scores get no gradient.
+        """
+        if idx is None:
+            idx = self.panel()
+        if soft_mask is None:
+            x_sel = x.index_select(1, idx)
+            z = torch.addmm(self.bias, x_sel, self.weight.index_select(1, idx).t())
+        else:
+            z = _StraightThroughMaskedLinear.apply(
+                x, soft_mask, self.weight, self.bias, idx
+            )
+        z = self.body(z)
+        return [head(z) for head in self.heads]
+
+
+class PanelNetwork(nn.Module):
+    """The fitted predictor on the panel genes only, in float64 on CPU.
+
+    Input standardisation and BatchNorm (eval mode) are folded into the linear layers,
+    so prediction is ``k -> hidden -> ... -> heads`` and never sees other genes.
+    """
+
+    def __init__(self, linears: list[nn.Linear], heads: list[nn.Linear]) -> None:
+        super().__init__()
+        self.linears = nn.ModuleList(linears)
+        self.heads = nn.ModuleList(heads)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Outputs of every head for a batch of panel-gene rows."""
+        for lin in self.linears:
+            x = torch.relu(lin(x))
+        return [head(x) for head in self.heads]
+
+
+def _linear_from(weight: torch.Tensor, bias: torch.Tensor) -> nn.Linear:
+    lin = nn.Linear(weight.shape[1], weight.shape[0], dtype=torch.float64)
+    with torch.no_grad():
+        lin.weight.copy_(weight)
+        lin.bias.copy_(bias)
+    lin.requires_grad_(False)
+    return lin
+
+
+@torch.no_grad()
+def export_panel_network(
+    net: YOTONetwork,
+    idx: torch.Tensor,
+    mean: torch.Tensor | None,
+    scale: torch.Tensor | None,
+) -> PanelNetwork:
+    """Fold standardisation and BatchNorm into a float64 :class:`PanelNetwork`."""
+    net = net.to("cpu")
+    idx = idx.cpu()
+    w = net.weight.index_select(1, idx).double()
+    b = net.bias.double()
+    if scale is not None:
+        w = w / scale.cpu().double().index_select(0, idx)
+    if mean is not None:
+        b = b - w @ mean.cpu().double().index_select(0, idx)
+    linears = []
+    pending_w, pending_b = w, b
+    for module in net.body:
+        if isinstance(module, nn.Linear):
+            linears.append(_linear_from(pending_w, pending_b))
+            pending_w, pending_b = module.weight.double(), module.bias.double()
+        elif isinstance(module, nn.BatchNorm1d):
+            s = module.weight.double() / torch.sqrt(
+                module.running_var.double() + module.eps
+            )
+            pending_b = (
+                pending_b - module.running_mean.double()
+            ) * s + module.bias.double()
+            pending_w = pending_w * s[:, None]
+    linears.append(_linear_from(pending_w, pending_b))
+    heads = [_linear_from(h.weight.double(), h.bias.double()) for h in net.heads]
+    return PanelNetwork(linears, heads)

@@ -1,0 +1,327 @@
+"""One training loop for :class:`~yoto_sklearn._network.YOTONetwork`.
+
+Training has two phases inside the one run:
+
+1. **Selection** (the first ``selection_fraction`` of ``max_iter`` epochs): every
+   mini-batch samples a Gumbel-perturbed hard top-k panel; the temperature anneals
+   exponentially from ``temperature_start`` to ``temperature`` and the Gumbel noise
+   from ``noise_start`` to ``noise_end``. Scores and network learn together.
+2. **Refinement** (the remaining epochs): the panel is frozen at the deterministic
+   top-k of the scores and the encoder and heads keep training on it. Early stopping
+   (on the validation loss) acts only here, so the selection always runs its full
+   annealing schedule; the best weights of this phase are restored.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.exceptions import ConvergenceWarning
+
+from ._network import YOTONetwork
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters of one training run (already validated)."""
+
+    max_iter: int
+    batch_size: int
+    learning_rate: float
+    score_learning_rate: float
+    weight_decay: float
+    temperature_start: float
+    temperature: float
+    noise_start: float = 1.0
+    noise_end: float = 0.05
+    selection_fraction: float = 0.6
+    early_stopping: bool = True
+    n_iter_no_change: int = 10
+    tol: float = 1e-4
+    verbose: int = 0
+
+
+@dataclass
+class TaskLoss:
+    """How to compute one task's loss from its head output."""
+
+    kind: str
+    weight: float
+    class_weight: torch.Tensor | None = None
+
+
+@dataclass
+class History:
+    """What happened during training, one entry per epoch."""
+
+    loss_curve: list[float] = field(default_factory=list)
+    validation_loss_curve: list[float] = field(default_factory=list)
+    validation_scores: list[float] = field(default_factory=list)
+    temperature_curve: list[float] = field(default_factory=list)
+    best_epoch: int | None = None
+    selection_epochs: int = 0
+    n_iter: int = 0
+    stopped_early: bool = False
+
+
+def multitask_loss(
+    outputs: Sequence[torch.Tensor], yb: torch.Tensor, losses: Sequence[TaskLoss]
+) -> torch.Tensor:
+    """``sum_t w_t * mean over labelled cells of loss_t``; missing labels are NaN.
+
+    A task with no labelled cell in the batch contributes exactly zero.
+    """
+    total = yb.new_zeros(())
+    for t, (out, spec) in enumerate(zip(outputs, losses, strict=True)):
+        col = yb[:, t]
+        obs = ~torch.isnan(col)
+        obs_f = obs.to(out.dtype)
+        target = torch.where(obs, col, torch.zeros_like(col))
+        if spec.kind == "classification":
+            per = F.cross_entropy(out, target.long(), reduction="none")
+            w = obs_f
+            if spec.class_weight is not None:
+                w = w * spec.class_weight[target.long()]
+        else:
+            per = (out[:, 0] - target) ** 2
+            w = obs_f
+        total = total + spec.weight * (per * w).sum() / w.sum().clamp_min(1e-12)
+    return total
+
+
+def _fast_adam_kwargs(device: torch.device) -> dict:
+    """Optimizer flags: fused AdamW where torch supports it.
+
+    The default multi-tensor path measured 32 ms per step against 0.5 ms fused for a
+    256 x 300 layer on this project's 2-core CPU.
+    """
+    import inspect
+
+    if "fused" in inspect.signature(torch.optim.AdamW).parameters and device.type in (
+        "cpu",
+        "cuda",
+    ):
+        return {"fused": True}
+    return {"foreach": False}
+
+
+def _schedule(start: float, end: float, progress: float) -> float:
+    """Exponential interpolation from ``start`` to ``end`` (progress in [0, 1])."""
+    if start <= 0 or end <= 0:
+        return start + (end - start) * progress
+    return float(start * (end / start) ** progress)
+
+
+class _Batches:
+    """Dense float32 standardised mini-batches on ``device``."""
+
+    def __init__(self, source, Y, mean, scale, device) -> None:
+        self.source = source
+        self.Y = Y
+        self.device = device
+        self.mean = None if mean is None else torch.as_tensor(mean, device=device)
+        self.scale = None if scale is None else torch.as_tensor(scale, device=device)
+
+    def get(self, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = np.sort(idx)
+        xb = torch.from_numpy(self.source.rows(idx)).to(self.device, non_blocking=True)
+        if self.mean is not None:
+            xb = (xb - self.mean) / self.scale
+        yb = torch.from_numpy(self.Y[idx]).to(self.device, non_blocking=True)
+        return xb, yb
+
+
+@torch.no_grad()
+def evaluate(
+    net: YOTONetwork,
+    batches: _Batches,
+    idx: np.ndarray,
+    losses: Sequence[TaskLoss],
+    batch_size: int,
+) -> tuple[float, float]:
+    """Validation loss and mean task score (accuracy / R^2) with the fixed panel."""
+    net.eval()
+    n_tasks = len(losses)
+    loss_num = np.zeros(n_tasks)
+    loss_den = np.zeros(n_tasks)
+    correct = np.zeros(n_tasks)
+    sse = np.zeros(n_tasks)
+    ys: list[list[torch.Tensor]] = [[] for _ in range(n_tasks)]
+    for start in range(0, len(idx), batch_size):
+        xb, yb = batches.get(idx[start : start + batch_size])
+        outputs = net(xb)
+        for t, (out, spec) in enumerate(zip(outputs, losses, strict=True)):
+            col = yb[:, t]
+            obs = ~torch.isnan(col)
+            if not bool(obs.any()):
+                continue
+            target = col[obs]
+            out = out[obs]
+            if spec.kind == "classification":
+                tl = target.long()
+                per = F.cross_entropy(out, tl, reduction="none")
+                w = (
+                    spec.class_weight[tl]
+                    if spec.class_weight is not None
+                    else torch.ones_like(per)
+                )
+                loss_num[t] += float((per * w).sum())
+                loss_den[t] += float(w.sum())
+                correct[t] += float((out.argmax(1) == tl).sum())
+            else:
+                err = (out[:, 0] - target) ** 2
+                loss_num[t] += float(err.sum())
+                loss_den[t] += float(len(err))
+                sse[t] += float(err.sum())
+            ys[t].append(target)
+    total_loss = 0.0
+    scores = []
+    for t, spec in enumerate(losses):
+        if loss_den[t] == 0:
+            continue
+        total_loss += spec.weight * loss_num[t] / loss_den[t]
+        y_all = torch.cat(ys[t])
+        if spec.kind == "classification":
+            scores.append(correct[t] / len(y_all))
+        else:
+            sst = float(((y_all - y_all.mean()) ** 2).sum())
+            scores.append(1.0 - sse[t] / sst if sst > 0 else 0.0)
+    return total_loss, float(np.mean(scores)) if scores else float("nan")
+
+
+def train(
+    net: YOTONetwork,
+    source,
+    Y: np.ndarray,
+    losses: Sequence[TaskLoss],
+    train_idx: np.ndarray,
+    val_idx: np.ndarray | None,
+    mean: np.ndarray | None,
+    scale: np.ndarray | None,
+    config: TrainConfig,
+    rng: np.random.Generator,
+    generator: torch.Generator,
+    device: torch.device,
+) -> History:
+    """Train ``net`` in place and return its :class:`History`."""
+    from tqdm.auto import tqdm
+
+    net.to(device)
+    batches = _Batches(source, Y, mean, scale, device)
+    score_params = [net.scores]
+    other_params = [p for name, p in net.named_parameters() if name != "scores"]
+    optimizer = torch.optim.AdamW(
+        **_fast_adam_kwargs(device),
+        params=[
+            {
+                "params": score_params,
+                "lr": config.score_learning_rate,
+                "weight_decay": 0,
+            },
+            {
+                "params": other_params,
+                "lr": config.learning_rate,
+                "weight_decay": config.weight_decay,
+            },
+        ],
+    )
+    n_train = len(train_idx)
+    bs = min(config.batch_size, n_train)
+    steps_per_epoch = max(1, math.ceil(n_train / bs))
+    selection_epochs = max(1, round(config.selection_fraction * config.max_iter))
+    selection_epochs = min(selection_epochs, config.max_iter)
+    total_sel_steps = max(1, selection_epochs * steps_per_epoch - 1)
+    use_val = val_idx is not None and len(val_idx) > 0
+    history = History(selection_epochs=selection_epochs)
+    best_loss = math.inf
+    best_state = None
+    no_improve = 0
+    step = 0
+    bar = tqdm(
+        range(config.max_iter),
+        desc="YOTO",
+        unit="epoch",
+        disable=config.verbose <= 0,
+        leave=True,
+    )
+    for epoch in bar:
+        selecting = epoch < selection_epochs
+        net.train()
+        perm = rng.permutation(train_idx)
+        running = torch.zeros((), device=device)
+        n_batches = 0
+        tau = config.temperature
+        for start in range(0, n_train, bs):
+            idx = perm[start : start + bs]
+            if len(idx) < 2 and n_batches > 0:
+                continue  # BatchNorm needs 2 rows; the cell is seen next epoch
+            xb, yb = batches.get(idx)
+            if selecting:
+                progress = min(1.0, step / total_sel_steps)
+                tau = _schedule(config.temperature_start, config.temperature, progress)
+                noise = _schedule(config.noise_start, config.noise_end, progress)
+                soft, hard = net.select(tau, noise, generator)
+                outputs = net(xb, soft, hard)
+                step += 1
+            else:
+                outputs = net(xb)
+            loss = multitask_loss(outputs, yb, losses)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if not selecting:
+                net.scores.grad = None
+            optimizer.step()
+            running = running + loss.detach()
+            n_batches += 1
+        epoch_loss = float(running) / max(n_batches, 1)
+        history.loss_curve.append(epoch_loss)
+        history.temperature_curve.append(tau)
+        history.n_iter = epoch + 1
+        if not math.isfinite(epoch_loss):
+            if best_state is not None:
+                net.load_state_dict(best_state)
+                warnings.warn(
+                    f"Training loss became non-finite at epoch {epoch + 1}; stopped "
+                    "and restored the best weights so far. Lower learning_rate or "
+                    "score_learning_rate.",
+                    ConvergenceWarning,
+                    stacklevel=3,
+                )
+                history.stopped_early = True
+                break
+            raise FloatingPointError(
+                f"Training loss became non-finite ({epoch_loss}) at epoch {epoch + 1}. "
+                "Check X for extreme values, or lower learning_rate / "
+                "score_learning_rate."
+            )
+        postfix = {"loss": f"{epoch_loss:.4f}", "tau": f"{tau:.3g}"}
+        if use_val:
+            val_loss, val_score = evaluate(net, batches, val_idx, losses, bs)
+            history.validation_loss_curve.append(val_loss)
+            history.validation_scores.append(val_score)
+            postfix["val_loss"] = f"{val_loss:.4f}"
+            if not selecting and config.early_stopping:
+                if val_loss < best_loss - config.tol:
+                    best_loss = val_loss
+                    best_state = copy.deepcopy(net.state_dict())
+                    history.best_epoch = epoch + 1
+                    no_improve = 0
+                else:
+                    no_improve += 1
+                if no_improve >= config.n_iter_no_change:
+                    history.stopped_early = True
+                    bar.set_postfix(postfix)
+                    break
+        bar.set_postfix(postfix)
+    bar.close()
+    if best_state is not None:
+        net.load_state_dict(best_state)
+    net.eval()
+    return history
