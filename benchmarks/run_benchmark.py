@@ -547,6 +547,7 @@ def main(argv=None):
     p.add_argument("--md", default=None)
     p.add_argument("--resume", action="store_true")
     p.add_argument("--report-only", action="store_true")
+    p.add_argument("--threads", type=int, default=None, help="torch threads")
     a = p.parse_args(argv)
 
     if a.quick:
@@ -581,7 +582,7 @@ def main(argv=None):
     if not a.report_only:
         import torch
 
-        torch.set_num_threads(max(1, os.cpu_count() or 1))
+        torch.set_num_threads(a.threads or max(1, os.cpu_count() or 1))
         store = Store(out, resume=a.resume)
         for name in datasets:
             run_dataset(name, seeds, ks, methods, params, store, log)
