@@ -34,6 +34,7 @@ sys.path.insert(0, HERE)
 
 from baselines import (  # noqa: E402
     LABELS,
+    LASSONET_BUDGET_S,
     METHODS,
     evaluate_panel,
     panels,
@@ -402,7 +403,13 @@ def report(out: str, md_path: str, quick: bool):
         "(RidgeCV for regression) per task on the panel. `YOTO (own heads)` is the "
         "estimator's own predictions, nothing retrained. Single-task baselines on "
         "multi-task data use the round-robin union of per-task rankings capped at k "
-        "(one shared panel, like YOTO).",
+        "(one shared panel, like YOTO). L1: liblinear one-vs-rest L1 logistic "
+        "(Lasso path for regression) on a C grid, the weakest penalty with at least "
+        "k non-zero genes, top-k by |coef|. Random forest: 200 trees, impurity "
+        "importance. LassoNet: hidden (32,), path multiplier 1.3, its cost bounded "
+        f"to {LASSONET_BUDGET_S:.0f} s of path per task (path point with at most k "
+        "genes, else the genes that stay longest). YOTO uses the estimator's "
+        "defaults; only `k`, `random_state` and `task_types` are passed.",
     ]
     if "yoto_heads" not in set(scores["method"]):
         L += ["", "**YOTO not run** (the core estimator was not importable)."]
