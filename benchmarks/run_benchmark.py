@@ -383,6 +383,16 @@ def report(out: str, md_path: str, quick: bool):
     scores = pd.read_csv(os.path.join(out, "scores.csv"))
     times = pd.read_csv(os.path.join(out, "times.csv"))
     times = times[times["method"] != "yoto"]
+    # keep, per dataset, only the seeds every method finished (a cut-off run
+    # must not compare means over different seeds)
+    keep = []
+    for dname, d in scores.groupby("dataset"):
+        n_methods = d["method"].nunique()
+        per_seed = d.groupby("seed")["method"].nunique()
+        keep += [(dname, s) for s in per_seed[per_seed == n_methods].index]
+    keep = pd.MultiIndex.from_tuples(keep, names=["dataset", "seed"])
+    scores = scores[pd.MultiIndex.from_frame(scores[["dataset", "seed"]]).isin(keep)]
+    times = times[pd.MultiIndex.from_frame(times[["dataset", "seed"]]).isin(keep)]
     pngs = plot(scores, out)
     rel = os.path.relpath(out, os.path.dirname(md_path))
     L = ["# Benchmark results", ""]
@@ -393,10 +403,13 @@ def report(out: str, md_path: str, quick: bool):
         + os.path.relpath(out, os.path.dirname(HERE))
         + "/`; do not edit by hand."
     )
-    seeds = sorted(scores["seed"].unique())
+    seeds = ", ".join(
+        f"{d}: {g.nunique()} ({', '.join(map(str, sorted(g.unique())))})"
+        for d, g in scores.groupby("dataset")["seed"]
+    )
     L += [
         "",
-        f"Seeds: {len(seeds)} ({', '.join(map(str, seeds))}); "
+        f"Seeds per dataset: {seeds}; "
         "stratified 80/20 split on the finest label; mean ± sd over seeds. "
         "Classification: macro-F1; regression: R². Baselines and `YOTO panel + "
         "LogReg` use a fresh StandardScaler + LogisticRegression(max_iter=2000) "
