@@ -49,6 +49,15 @@ CONFIGS: dict[str, dict] = {
     "relaxation=softmax": {"relaxation": "softmax"},
     "early_stopping=False": {"early_stopping": False},
     "weight_decay=1e-3": {"weight_decay": 1e-3},
+    # combinations suggested by the one-parameter sweeps on Zeisel
+    "lr=3e-3+hidden=512": {"learning_rate": 3e-3, "hidden_layer_sizes": [512]},
+    "lr=3e-3+temperature_start=3": {"learning_rate": 3e-3, "temperature_start": 3.0},
+    "lr=3e-3+hidden=512+temperature_start=3": {
+        "learning_rate": 3e-3,
+        "hidden_layer_sizes": [512],
+        "temperature_start": 3.0,
+    },
+    "lr=2e-3": {"learning_rate": 2e-3},
 }
 
 
