@@ -20,6 +20,7 @@ import os
 import sys
 import time
 
+import numpy as np
 import pandas as pd
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -127,6 +128,57 @@ def report(results_dir, scores_csv, md):
         "seeds (round-robin panels, see RESULTS.md).",
         "",
     ]
+    # paired summary: each config against the defaults on the same runs
+    key = ["dataset", "k", "seed", "task"]
+    d0 = tu[tu["config"] == "default"].set_index(key)["score"]
+    target = {("zeisel", "level1"), ("zeisel", "level2"), ("pbmc68k", "bulk_labels")}
+    L += [
+        "## Summary: change against the defaults on the same runs",
+        "",
+        "Mean difference of the test score (config minus defaults) over the "
+        "(dataset, k, seed) runs both have; `target tasks` are Zeisel level1, "
+        "level2 and pbmc68k bulk_labels at every k run; `all tasks` also has "
+        "phase, S_score and G2M_score. Positive is better.",
+        "",
+        "| config | runs | Δ target tasks | Δ Zeisel level2 | Δ bulk_labels "
+        "| Δ all tasks | fit time vs default |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    f0 = (
+        tu[tu["config"] == "default"].groupby(["dataset", "k", "seed"])["fit_s"].first()
+    )
+    summary = []
+    for c, g in tu[tu["config"] != "default"].groupby("config"):
+        g = g.set_index(key)
+        common = g.index.intersection(d0.index)
+        if len(common) == 0:
+            continue
+        delta = g.loc[common, "score"] - d0.loc[common]
+        dd = delta.reset_index()
+        is_t = [
+            (a, b) in target for a, b in zip(dd["dataset"], dd["task"], strict=True)
+        ]
+        z2 = dd[(dd["dataset"] == "zeisel") & (dd["task"] == "level2")]["score"]
+        bl = dd[dd["task"] == "bulk_labels"]["score"]
+        runs = g.loc[common].reset_index()[["dataset", "k", "seed"]].drop_duplicates()
+        fr = g.loc[common].reset_index().groupby(["dataset", "k", "seed"])["fit_s"]
+        fr = (fr.first() / f0.reindex(fr.first().index)).mean()
+        summary.append(
+            (
+                c,
+                len(runs),
+                dd[is_t]["score"].mean(),
+                z2.mean() if len(z2) else np.nan,
+                bl.mean() if len(bl) else np.nan,
+                dd["score"].mean(),
+                fr,
+            )
+        )
+    for c, n, dt, dz, db, da, fr in sorted(summary, key=lambda r: -r[2]):
+        L.append(
+            f"| {c} | {n} | {dt:+.3f} | {dz:+.3f} | {db:+.3f} | {da:+.3f} | ×{fr:.2f} |"
+        )
+    L.append("")
     for (dname, k), g in tu.groupby(["dataset", "k"]):
         tasks = list(dict.fromkeys(g["task"]))
         seeds = sorted(g["seed"].unique())
