@@ -179,6 +179,22 @@ def report(results_dir, scores_csv, md):
             f"| {c} | {n} | {dt:+.3f} | {dz:+.3f} | {db:+.3f} | {da:+.3f} | ×{fr:.2f} |"
         )
     L.append("")
+    # noise floor: spread of the defaults over seeds (split + training randomness)
+    d = tu[tu["config"] == "default"]
+    sd = d.groupby(["dataset", "task", "k"])["score"].agg(["mean", "std", "count"])
+    L += [
+        "Noise floor: the defaults' own spread over seeds (split and training "
+        "randomness together); differences smaller than this are not evidence.",
+        "",
+        "| dataset | task | k | seeds | mean | sd |",
+        "|---|---|---|---|---|---|",
+    ]
+    for (dn, t, k), r in sd.iterrows():
+        L.append(
+            f"| {dn} | {t} | {k} | {int(r['count'])} | {r['mean']:.3f} "
+            f"| {r['std']:.3f} |"
+        )
+    L.append("")
     for (dname, k), g in tu.groupby(["dataset", "k"]):
         tasks = list(dict.fromkeys(g["task"]))
         seeds = sorted(g["seed"].unique())
@@ -200,8 +216,17 @@ def report(results_dir, scores_csv, md):
                     f"{m[(t, 'f_test')]:.3f}" if (t, "f_test") in m else "–"
                     for t in tasks
                 ]
-                L.append("| *best baseline* | " + " | ".join(best) + " | | |")
-                L.append("| *SelectKBest(f_classif)* | " + " | ".join(ft) + " | | |")
+                bseeds = ",".join(map(str, sorted(base["seed"].unique())))
+                L.append(
+                    f"| *best baseline (seeds {bseeds})* | "
+                    + " | ".join(best)
+                    + " | | |"
+                )
+                L.append(
+                    f"| *SelectKBest(f_classif) (seeds {bseeds})* | "
+                    + " | ".join(ft)
+                    + " | | |"
+                )
         order = list(dict.fromkeys(g["config"]))
         for c in order:
             gc = g[g["config"] == c]
