@@ -422,7 +422,11 @@ def report(out: str, md_path: str, quick: bool):
         "importance. LassoNet: hidden (32,), path multiplier 1.3, its cost bounded "
         f"to {LASSONET_BUDGET_S:.0f} s of path per task (path point with at most k "
         "genes, else the genes that stay longest). YOTO uses the estimator's "
-        "defaults; only `k`, `random_state` and `task_types` are passed.",
+        "defaults; only `k`, `random_state` and `task_types` are passed. Fit "
+        "times are wall-clock on the machine that ran the benchmark (a shared "
+        "2-core CPU; other jobs may have been running), so compare ratios within "
+        "a seed rather than absolute seconds. The LassoNet budget is checked after "
+        "each path step, so one step may overrun it.",
     ]
     if "yoto_heads" not in set(scores["method"]):
         L += ["", "**YOTO not run** (the core estimator was not importable)."]
