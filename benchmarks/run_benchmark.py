@@ -315,6 +315,29 @@ def run_partial(seeds, ks, fractions, params, store, log):
 # --------------------------------------------------------------------------- report
 
 
+def record_yoto_defaults(out: str) -> None:
+    """Write the YOTOSelector defaults (and the code's git commit) the run used."""
+    import subprocess
+
+    if YOTOSelector is None:
+        return
+    params = {
+        k: (list(v) if isinstance(v, tuple) else v)
+        for k, v in YOTOSelector().get_params().items()
+    }
+    try:
+        commit = subprocess.run(
+            ["git", "-C", HERE, "log", "-1", "--format=%h", "--", "../yoto_sklearn"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown"
+    with open(os.path.join(out, "yoto_defaults.json"), "w") as fh:
+        json.dump({"yoto_sklearn_commit": commit, "defaults": params}, fh, indent=1)
+
+
 def _ms(x: pd.Series, digits=3) -> str:
     if len(x) == 0 or x.isna().all():
         return "–"
@@ -428,6 +451,16 @@ def report(out: str, md_path: str, quick: bool):
         "a seed rather than absolute seconds. The LassoNet budget is checked after "
         "each path step, so one step may overrun it.",
     ]
+    dpath = os.path.join(out, "yoto_defaults.json")
+    if os.path.exists(dpath):
+        with open(dpath) as fh:
+            rec = json.load(fh)
+        shown = ", ".join(f"{k}={v!r}" for k, v in rec["defaults"].items())
+        L += [
+            "",
+            f"YOTOSelector defaults in this run (yoto_sklearn code at commit "
+            f"`{rec['yoto_sklearn_commit']}`): {shown}.",
+        ]
     if "yoto_heads" not in set(scores["method"]):
         L += ["", "**YOTO not run** (the core estimator was not importable)."]
     # target check
@@ -608,6 +641,8 @@ def main(argv=None):
 
         torch.set_num_threads(a.threads or max(1, os.cpu_count() or 1))
         store = Store(out, resume=a.resume)
+        if "yoto" in methods:
+            record_yoto_defaults(out)
         for name in datasets:
             run_dataset(name, seeds, ks, methods, params, store, log)
         if "yoto" in methods and "zeisel" in datasets and not a.no_partial:

@@ -59,6 +59,12 @@ CONFIGS: dict[str, dict] = {
         "temperature_start": 3.0,
     },
     "lr=2e-3": {"learning_rate": 2e-3},
+    # the defaults main adopted meanwhile (temperature_start 10, score lr 0.01)
+    "main:temperature_start=10+score_lr=0.01": {
+        "temperature_start": 10.0,
+        "score_learning_rate": 0.01,
+    },
+    "temperature_start=10": {"temperature_start": 10.0},
 }
 
 
