@@ -147,7 +147,7 @@ def report(results_dir, scores_csv, md):
         "phase, S_score and G2M_score. Positive is better.",
         "",
         "| config | runs | Δ target tasks | Δ Zeisel level2 | Δ bulk_labels "
-        "| Δ all tasks | fit time vs default |",
+        "| Δ all tasks | fit time vs default (indicative: shared, loaded CPU) |",
         "|---|---|---|---|---|---|---|",
     ]
     f0 = (
