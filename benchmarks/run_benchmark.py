@@ -1,0 +1,655 @@
+"""Real-data benchmark: YOTO against common gene selectors (issue 3).
+
+    PYTHONPATH=. python benchmarks/run_benchmark.py            # full run
+    PYTHONPATH=. python benchmarks/run_benchmark.py --quick    # < 10 min on 2 cores
+    PYTHONPATH=. python benchmarks/run_benchmark.py --report-only   # tables/plots only
+
+Protocol: for each dataset and seed, a stratified 80/20 train/test split on the finest
+label; every selector picks k genes on the training part (k in 10, 25, 50, 100); a fresh
+StandardScaler + LogisticRegression (Ridge for regression) per task is fitted on the
+panel and scored on the test part (macro-F1 / R^2). YOTO is trained once on all tasks
+of a dataset with its defaults and scored two ways: its own heads, and its panel fed
+to the same LogisticRegression. Fit wall time of every method is recorded.
+
+Outputs: ``benchmarks/results/*.csv`` (raw rows), ``benchmarks/RESULTS.md`` and
+``benchmarks/results/<dataset>.png``, all generated from the CSVs by ``report()``.
+The quick variant writes to ``benchmarks/results/quick/`` instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+from baselines import (  # noqa: E402
+    LABELS,
+    LASSONET_BUDGET_S,
+    METHODS,
+    evaluate_panel,
+    panels,
+    score_predictions,
+)
+from datasets import load  # noqa: E402
+
+try:  # the core estimator; the harness runs with baselines only until it lands
+    from yoto_sklearn import YOTOSelector
+except ImportError:  # pragma: no cover
+    YOTOSelector = None
+
+KS = [10, 25, 50, 100]
+DATASETS = ["zeisel", "pbmc68k", "synthetic"]
+CLASSIFICATION_METRIC = "macro_f1"
+TARGET_TASKS = [("zeisel", "level1"), ("zeisel", "level2"), ("pbmc68k", "bulk_labels")]
+TARGET_KS = [10, 25]
+BASELINES = [m for m in METHODS] + ["all_genes"]
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def split(ds, seed: int):
+    idx = np.arange(ds.X.shape[0])
+    tr, te = train_test_split(
+        idx, test_size=0.2, stratify=ds.tasks[ds.stratify], random_state=seed
+    )
+    Ytr = ds.tasks.iloc[tr].reset_index(drop=True)
+    Yte = ds.tasks.iloc[te].reset_index(drop=True)
+    return ds.X[tr], Ytr, ds.X[te], Yte
+
+
+def metric_of(kind: str) -> str:
+    return CLASSIFICATION_METRIC if kind == "classification" else "r2"
+
+
+def fit_yoto(Xtr, Ytr, task_types, k, seed, params):
+    est = YOTOSelector(k=k, random_state=seed, task_types=task_types, **params)
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(Xtr, Ytr)
+    return est, time.perf_counter() - t0
+
+
+def yoto_predictions(est, Xte, tasks: list[str]) -> pd.DataFrame:
+    pred = np.asarray(est.predict(Xte), dtype=object)
+    if pred.ndim == 1:
+        pred = pred[:, None]
+    names = list(getattr(est, "task_names_", tasks))
+    return pd.DataFrame(pred, columns=names)[tasks]
+
+
+def timed_eval(Xtr, Ytr, Xte, Yte, task_types, panel):
+    t0 = time.perf_counter()
+    scores = evaluate_panel(Xtr, Ytr, Xte, Yte, task_types, panel)
+    return scores, time.perf_counter() - t0
+
+
+class Store:
+    """Rows appended per unit of work and flushed to CSV at once (resumable)."""
+
+    def __init__(self, out: str, resume: bool):
+        self.out = out
+        os.makedirs(out, exist_ok=True)
+        self.tables: dict[str, list[dict]] = {}
+        if resume:
+            for name in ("scores", "times", "markers", "partial"):
+                path = os.path.join(out, f"{name}.csv")
+                if os.path.exists(path):
+                    self.tables[name] = pd.read_csv(path).to_dict("records")
+
+    def done(self, dataset, seed, method) -> bool:
+        return any(
+            r["dataset"] == dataset and r["seed"] == seed and r["method"] == method
+            for r in self.tables.get("times", [])
+        )
+
+    def add(self, name: str, rows: list[dict]):
+        self.tables.setdefault(name, []).extend(rows)
+        pd.DataFrame(self.tables[name]).to_csv(
+            os.path.join(self.out, f"{name}.csv"), index=False
+        )
+
+
+# --------------------------------------------------------------------------- runs
+
+
+def run_dataset(name, seeds, ks, methods, yoto_params, store, log):
+    ds = load(name)
+    for seed in seeds:
+        Xtr, Ytr, Xte, Yte = split(ds, seed)
+        for method in methods:
+            if store.done(name, seed, method):
+                continue
+            if method == "yoto":
+                run_yoto(ds, Xtr, Ytr, Xte, Yte, seed, ks, yoto_params, store, log)
+                continue
+            t0 = time.perf_counter()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                P = panels(method, Xtr, Ytr, ds.task_types, ks, seed)
+            t_sel = time.perf_counter() - t0
+            score_rows, time_rows, marker_rows = [], [], []
+            for k in ks if method != "all_genes" else ks[:1]:
+                scores, t_fit = timed_eval(Xtr, Ytr, Xte, Yte, ds.task_types, P[k])
+                kk = ks if method == "all_genes" else [k]
+                for k_ in kk:
+                    for t, s in scores.items():
+                        score_rows.append(
+                            dict(
+                                dataset=name,
+                                seed=seed,
+                                k=k_,
+                                method=method,
+                                task=t,
+                                metric=metric_of(ds.task_types[t]),
+                                score=s,
+                            )
+                        )
+                    time_rows.append(
+                        dict(
+                            dataset=name,
+                            seed=seed,
+                            k=k_,
+                            method=method,
+                            select_s=t_sel,
+                            downstream_s=t_fit,
+                            fit_s=t_sel + t_fit,
+                        )
+                    )
+                    if ds.markers is not None and method != "all_genes":
+                        marker_rows.append(
+                            dict(
+                                dataset=name,
+                                seed=seed,
+                                k=k_,
+                                method=method,
+                                recovered=int(np.isin(P[k_], ds.markers).sum()),
+                                n_markers=len(ds.markers),
+                            )
+                        )
+            log(
+                f"{name} seed={seed} {method}: select {t_sel:.1f}s; "
+                + ", ".join(
+                    f"k={r['k']} {r['task']}={r['score']:.3f}" for r in score_rows
+                )
+            )
+            store.add("scores", score_rows)
+            if marker_rows:
+                store.add("markers", marker_rows)
+            store.add("times", time_rows)  # last: marks (dataset, seed, method) done
+
+
+def run_yoto(ds, Xtr, Ytr, Xte, Yte, seed, ks, params, store, log):
+    tasks = list(ds.task_types)
+    score_rows, time_rows, marker_rows = [], [], []
+    for k in ks:
+        est, t_fit = fit_yoto(Xtr, Ytr, ds.task_types, k, seed, params)
+        own = score_predictions(Yte, yoto_predictions(est, Xte, tasks), ds.task_types)
+        panel = np.asarray(est.support_)
+        lr, t_lr = timed_eval(Xtr, Ytr, Xte, Yte, ds.task_types, panel)
+        for method, scores, t in (
+            ("yoto_heads", own, t_fit),
+            ("yoto_panel_lr", lr, t_fit + t_lr),
+        ):
+            for task, s in scores.items():
+                score_rows.append(
+                    dict(
+                        dataset=ds.name,
+                        seed=seed,
+                        k=k,
+                        method=method,
+                        task=task,
+                        metric=metric_of(ds.task_types[task]),
+                        score=s,
+                    )
+                )
+            time_rows.append(
+                dict(
+                    dataset=ds.name,
+                    seed=seed,
+                    k=k,
+                    method=method,
+                    select_s=t_fit,
+                    downstream_s=t - t_fit,
+                    fit_s=t,
+                    n_iter=getattr(est, "n_iter_", np.nan),
+                )
+            )
+        if ds.markers is not None:
+            marker_rows.append(
+                dict(
+                    dataset=ds.name,
+                    seed=seed,
+                    k=k,
+                    method="yoto",
+                    recovered=int(np.isin(panel, ds.markers).sum()),
+                    n_markers=len(ds.markers),
+                )
+            )
+        log(
+            f"{ds.name} seed={seed} yoto k={k}: fit {t_fit:.1f}s "
+            f"n_iter={getattr(est, 'n_iter_', '?')}; heads "
+            + ", ".join(f"{t}={s:.3f}" for t, s in own.items())
+            + "; panel+LR "
+            + ", ".join(f"{t}={s:.3f}" for t, s in lr.items())
+        )
+    store.add("scores", score_rows)
+    if marker_rows:
+        store.add("markers", marker_rows)
+    # one row per (seed, k) for each YOTO variant; "yoto" marks the unit done
+    store.add(
+        "times",
+        time_rows
+        + [
+            dict(dataset=ds.name, seed=seed, k=np.nan, method="yoto", fit_s=np.nan),
+        ],
+    )
+
+
+def run_partial(seeds, ks, fractions, params, store, log):
+    """Zeisel: hide level2 for a fraction of training cells, keep level1."""
+    ds = load("zeisel")
+    done = {
+        (r["seed"], r["k"], r["hidden"])
+        for r in store.tables.get("partial", [])
+        if r["variant"] == "level2_only"
+    }
+    for seed in seeds:
+        Xtr, Ytr, Xte, Yte = split(ds, seed)
+        for frac in fractions:
+            rng = np.random.default_rng(1000 + seed)
+            hide = rng.random(len(Ytr)) < frac
+            Yp = Ytr.copy()
+            Yp["level2"] = Yp["level2"].astype(object)
+            Yp.loc[hide, "level2"] = np.nan
+            for k in ks:
+                if (seed, k, frac) in done:
+                    continue
+                rows = []
+                for variant, cols in (
+                    ("multitask", ["level1", "level2"]),
+                    ("level2_only", ["level2"]),
+                ):
+                    tt = {c: "classification" for c in cols}
+                    est, t_fit = fit_yoto(Xtr, Yp[cols], tt, k, seed, params)
+                    pred = yoto_predictions(est, Xte, cols)
+                    own = score_predictions(Yte, pred, tt)["level2"]
+                    lr, _ = timed_eval(
+                        Xtr,
+                        Yp[["level2"]],
+                        Xte,
+                        Yte,
+                        {"level2": "classification"},
+                        np.asarray(est.support_),
+                    )
+                    rows.append(
+                        dict(
+                            seed=seed,
+                            k=k,
+                            hidden=frac,
+                            variant=variant,
+                            n_level2_labels=int((~hide).sum()),
+                            level2_heads=own,
+                            level2_panel_lr=lr["level2"],
+                            fit_s=t_fit,
+                        )
+                    )
+                    log(
+                        f"partial seed={seed} k={k} hidden={frac} {variant}: "
+                        f"heads {own:.3f}, panel+LR {lr['level2']:.3f}, {t_fit:.1f}s"
+                    )
+                store.add("partial", rows)
+
+
+# --------------------------------------------------------------------------- report
+
+
+def record_yoto_defaults(out: str) -> None:
+    """Write the YOTOSelector defaults (and the code's git commit) the run used."""
+    import subprocess
+
+    if YOTOSelector is None:
+        return
+    params = {
+        k: (list(v) if isinstance(v, tuple) else v)
+        for k, v in YOTOSelector().get_params().items()
+    }
+    try:
+        commit = subprocess.run(
+            ["git", "-C", HERE, "log", "-1", "--format=%h", "--", "../yoto_sklearn"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown"
+    with open(os.path.join(out, "yoto_defaults.json"), "w") as fh:
+        json.dump({"yoto_sklearn_commit": commit, "defaults": params}, fh, indent=1)
+
+
+def _ms(x: pd.Series, digits=3) -> str:
+    if len(x) == 0 or x.isna().all():
+        return "–"
+    if len(x) == 1:
+        return f"{x.mean():.{digits}f}"
+    return f"{x.mean():.{digits}f} ± {x.std(ddof=1):.{digits}f}"
+
+
+def _order(methods):
+    pref = [
+        "yoto_heads",
+        "yoto_panel_lr",
+        "f_test",
+        "l1",
+        "random_forest",
+        "lassonet",
+        "variance",
+        "random",
+        "all_genes",
+    ]
+    return [m for m in pref if m in set(methods)]
+
+
+def plot(scores: pd.DataFrame, out: str):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    for name, d in scores.groupby("dataset"):
+        tasks = list(dict.fromkeys(d["task"]))
+        fig, axes = plt.subplots(
+            1, len(tasks), figsize=(4.2 * len(tasks), 3.6), squeeze=False
+        )
+        for ax, task in zip(axes[0], tasks, strict=True):
+            dt = d[d["task"] == task]
+            for m in _order(dt["method"].unique()):
+                g = dt[dt["method"] == m].groupby("k")["score"]
+                mean, sd = g.mean(), g.std(ddof=1).fillna(0)
+                style = dict(
+                    lw=2.4 if m.startswith("yoto") else 1.3,
+                    ls="--" if m in ("all_genes", "yoto_panel_lr") else "-",
+                    marker="o" if m.startswith("yoto") else ".",
+                )
+                ax.errorbar(
+                    mean.index, mean, yerr=sd, label=LABELS[m], capsize=2, **style
+                )
+            ax.set_xscale("log")
+            ax.set_xticks(sorted(dt["k"].unique()))
+            ax.set_xticklabels([str(int(x)) for x in sorted(dt["k"].unique())])
+            ax.set_xlabel("panel size k")
+            ax.set_ylabel("macro-F1" if dt["metric"].iloc[0] == "macro_f1" else "R²")
+            ax.set_title(f"{name}: {task}")
+            ax.grid(alpha=0.3)
+        axes[0][-1].legend(fontsize=7, loc="lower right")
+        fig.tight_layout()
+        path = os.path.join(out, f"{name}.png")
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+def report(out: str, md_path: str, quick: bool):
+    scores = pd.read_csv(os.path.join(out, "scores.csv"))
+    times = pd.read_csv(os.path.join(out, "times.csv"))
+    times = times[times["method"] != "yoto"]
+    # keep, per dataset, only the seeds every method finished (a cut-off run
+    # must not compare means over different seeds)
+    keep = []
+    for dname, d in scores.groupby("dataset"):
+        n_methods = d["method"].nunique()
+        per_seed = d.groupby("seed")["method"].nunique()
+        keep += [(dname, s) for s in per_seed[per_seed == n_methods].index]
+    keep = pd.MultiIndex.from_tuples(keep, names=["dataset", "seed"])
+    scores = scores[pd.MultiIndex.from_frame(scores[["dataset", "seed"]]).isin(keep)]
+    times = times[pd.MultiIndex.from_frame(times[["dataset", "seed"]]).isin(keep)]
+    pngs = plot(scores, out)
+    rel = os.path.relpath(out, os.path.dirname(md_path))
+    L = ["# Benchmark results", ""]
+    L.append(
+        "Generated by `benchmarks/run_benchmark.py"
+        + (" --quick" if quick else "")
+        + "` from the CSVs in `"
+        + os.path.relpath(out, os.path.dirname(HERE))
+        + "/`; do not edit by hand."
+    )
+    seeds = ", ".join(
+        f"{d}: {g.nunique()} ({', '.join(map(str, sorted(g.unique())))})"
+        for d, g in scores.groupby("dataset")["seed"]
+    )
+    L += [
+        "",
+        f"Seeds per dataset: {seeds}; "
+        "stratified 80/20 split on the finest label; mean ± sd over seeds. "
+        "Classification: macro-F1; regression: R². Baselines and `YOTO panel + "
+        "LogReg` use a fresh StandardScaler + LogisticRegression(max_iter=2000) "
+        "(RidgeCV for regression) per task on the panel. `YOTO (own heads)` is the "
+        "estimator's own predictions, nothing retrained. Single-task baselines on "
+        "multi-task data use the round-robin union of per-task rankings capped at k "
+        "(one shared panel, like YOTO). L1: liblinear one-vs-rest L1 logistic "
+        "(Lasso path for regression) on a C grid, the weakest penalty with at least "
+        "k non-zero genes, top-k by |coef|. Random forest: 200 trees, impurity "
+        "importance. LassoNet: hidden (32,), path multiplier 1.3, its cost bounded "
+        f"to {LASSONET_BUDGET_S:.0f} s of path per task (path point with at most k "
+        "genes, else the genes that stay longest). YOTO uses the estimator's "
+        "defaults; only `k`, `random_state` and `task_types` are passed. Fit "
+        "times are wall-clock on the machine that ran the benchmark (a shared "
+        "2-core CPU; other jobs may have been running), so compare ratios within "
+        "a seed rather than absolute seconds. The LassoNet budget is checked after "
+        "each path step, so one step may overrun it.",
+    ]
+    dpath = os.path.join(out, "yoto_defaults.json")
+    if os.path.exists(dpath):
+        with open(dpath) as fh:
+            rec = json.load(fh)
+        shown = ", ".join(f"{k}={v!r}" for k, v in rec["defaults"].items())
+        L += [
+            "",
+            f"YOTOSelector defaults in this run (yoto_sklearn code at commit "
+            f"`{rec['yoto_sklearn_commit']}`): {shown}.",
+        ]
+    if "yoto_heads" not in set(scores["method"]):
+        L += ["", "**YOTO not run** (the core estimator was not importable)."]
+    # target check
+    has_yoto = "yoto_heads" in set(scores["method"])
+    if has_yoto:
+        L += ["", "## Target check (issue 3)", ""]
+        L += [
+            "YOTO's own heads (defaults) against the best baseline (all-genes "
+            "ceiling excluded) and against SelectKBest(f_classif).",
+            "",
+            "| dataset | task | k | YOTO heads | best baseline | best "
+            "| f_classif | ≥ best? | > f_classif? |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        mean = scores.groupby(["dataset", "task", "k", "method"])["score"].mean()
+        base = [m for m in METHODS if m in set(scores["method"])]
+        for (dname, task), g in scores[scores["metric"] == "macro_f1"].groupby(
+            ["dataset", "task"], sort=False
+        ):
+            for k in sorted(g["k"].unique()):
+                try:
+                    y = mean[(dname, task, k, "yoto_heads")]
+                except KeyError:
+                    continue
+                bs = {m: mean.get((dname, task, k, m), np.nan) for m in base}
+                bs = {m: v for m, v in bs.items() if not np.isnan(v)}
+                bm = max(bs, key=bs.get)
+                f = bs.get("f_test", np.nan)
+                target = (dname, task) in TARGET_TASKS and k in TARGET_KS
+                L.append(
+                    f"| {dname} | {task} | {k} | {y:.3f} | {bs[bm]:.3f} | "
+                    f"{LABELS[bm]} | {f:.3f} | "
+                    + (("yes" if y >= bs[bm] else "**no**") if target else "(n/a)")
+                    + f" | {'yes' if y > f else '**no**'} |"
+                )
+    # per dataset tables
+    for dname in [d for d in DATASETS if d in set(scores["dataset"])]:
+        d = scores[scores["dataset"] == dname]
+        L += ["", f"## {dname}", ""]
+        png = [p for p in pngs if os.path.basename(p) == f"{dname}.png"]
+        if png:
+            L += [f"![{dname}]({os.path.join(rel, os.path.basename(png[0]))})", ""]
+        ks = sorted(d["k"].unique())
+        for task in dict.fromkeys(d["task"]):
+            dt = d[d["task"] == task]
+            metric = "macro-F1" if dt["metric"].iloc[0] == "macro_f1" else "R²"
+            L += [f"### {task} ({metric})", ""]
+            L.append("| method | " + " | ".join(f"k={k}" for k in ks) + " |")
+            L.append("|---|" + "---|" * len(ks))
+            for m in _order(dt["method"].unique()):
+                cells = [
+                    _ms(dt[(dt["method"] == m) & (dt["k"] == k)]["score"]) for k in ks
+                ]
+                L.append(f"| {LABELS[m]} | " + " | ".join(cells) + " |")
+            L.append("")
+        # fit time
+        tt = times[times["dataset"] == dname]
+        L += [
+            "### Fit wall time (s; selection + downstream fit) and ratio to YOTO",
+            "",
+        ]
+        L.append("| method | " + " | ".join(f"k={k}" for k in ks) + " |")
+        L.append("|---|" + "---|" * len(ks))
+        yt = tt[tt["method"] == "yoto_heads"].groupby("k")["fit_s"].mean()
+        for m in _order(tt["method"].unique()):
+            cells = []
+            for k in ks:
+                v = tt[(tt["method"] == m) & (tt["k"] == k)]["fit_s"]
+                if len(v) == 0:
+                    cells.append("–")
+                    continue
+                r = f" (×{v.mean() / yt[k]:.2f})" if k in yt.index else ""
+                cells.append(f"{v.mean():.1f}{r}")
+            L.append(f"| {LABELS[m]} | " + " | ".join(cells) + " |")
+        L.append("")
+    # markers
+    mpath = os.path.join(out, "markers.csv")
+    if os.path.exists(mpath):
+        mk = pd.read_csv(mpath)
+        ks = sorted(mk["k"].unique())
+        n = int(mk["n_markers"].iloc[0])
+        L += [
+            "## Synthetic marker recovery",
+            "",
+            f"True marker genes in the panel (out of {n}; at most min(k, {n})).",
+            "",
+            "| method | " + " | ".join(f"k={k}" for k in ks) + " |",
+            "|---|" + "---|" * len(ks),
+        ]
+        lab = dict(LABELS, yoto="YOTO")
+        for m in dict.fromkeys(["yoto"] + list(mk["method"].unique())):
+            if m not in set(mk["method"]):
+                continue
+            cells = [
+                _ms(mk[(mk["method"] == m) & (mk["k"] == k)]["recovered"], 1)
+                for k in ks
+            ]
+            L.append(f"| {lab[m]} | " + " | ".join(cells) + " |")
+        L.append("")
+    # partial labels
+    ppath = os.path.join(out, "partial.csv")
+    if os.path.exists(ppath):
+        pt = pd.read_csv(ppath)
+        L += [
+            "## Partial labels (Zeisel)",
+            "",
+            "`level2` hidden (uniformly at random) for a fraction of the training "
+            "cells, `level1` kept. `multitask`: YOTO on level1 + partial level2; "
+            "`level2_only`: YOTO on the remaining level2 labels alone (hidden cells "
+            "passed as missing). Test macro-F1 on level2.",
+            "",
+            "| hidden | k | variant | level2 labels | heads | panel + LogReg | fit s |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for (h, k, v), g in pt.groupby(["hidden", "k", "variant"]):
+            L.append(
+                f"| {h:.0%} | {k} | {v} | {g['n_level2_labels'].mean():.0f} | "
+                f"{_ms(g['level2_heads'])} | {_ms(g['level2_panel_lr'])} | "
+                f"{g['fit_s'].mean():.1f} |"
+            )
+        L.append("")
+    with open(md_path, "w") as fh:
+        fh.write("\n".join(L))
+    return md_path
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--datasets", default=None)
+    p.add_argument("--methods", default=None, help="comma list; 'yoto' for YOTO")
+    p.add_argument("--seeds", type=int, default=None)
+    p.add_argument("--ks", default=None)
+    p.add_argument("--partial-ks", default=None)
+    p.add_argument("--no-partial", action="store_true")
+    p.add_argument("--yoto-params", default="{}", help="JSON overrides (tuning)")
+    p.add_argument("--out", default=None)
+    p.add_argument("--md", default=None)
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--report-only", action="store_true")
+    p.add_argument("--threads", type=int, default=None, help="torch threads")
+    a = p.parse_args(argv)
+
+    if a.quick:
+        seeds = list(range(a.seeds or 1))
+        ks = [int(x) for x in (a.ks or "10,25").split(",")]
+        methods = (a.methods or "yoto,f_test,variance,random,random_forest,l1").split(
+            ","
+        )
+        partial_ks = [int(x) for x in (a.partial_ks or "25").split(",")]
+        fractions = [0.9]
+        out = a.out or os.path.join(HERE, "results", "quick")
+        md = a.md or os.path.join(out, "RESULTS.md")
+    else:
+        seeds = list(range(a.seeds or 5))
+        ks = [int(x) for x in (a.ks or ",".join(map(str, KS))).split(",")]
+        methods = (a.methods or ",".join(["yoto"] + BASELINES)).split(",")
+        partial_ks = [int(x) for x in (a.partial_ks or "25").split(",")]
+        fractions = [0.5, 0.9]
+        out = a.out or os.path.join(HERE, "results")
+        md = a.md or os.path.join(HERE, "RESULTS.md")
+    datasets = (a.datasets or ",".join(DATASETS)).split(",")
+    params = json.loads(a.yoto_params)
+    if YOTOSelector is None:
+        methods = [m for m in methods if m != "yoto"]
+        print("yoto_sklearn.YOTOSelector not importable: baselines only", flush=True)
+
+    t_start = time.perf_counter()
+
+    def log(msg):
+        print(f"[{time.perf_counter() - t_start:7.1f}s] {msg}", flush=True)
+
+    if not a.report_only:
+        import torch
+
+        torch.set_num_threads(a.threads or max(1, os.cpu_count() or 1))
+        store = Store(out, resume=a.resume)
+        if "yoto" in methods:
+            record_yoto_defaults(out)
+        for name in datasets:
+            run_dataset(name, seeds, ks, methods, params, store, log)
+        if "yoto" in methods and "zeisel" in datasets and not a.no_partial:
+            run_partial(seeds, partial_ks, fractions, params, store, log)
+    path = report(out, md, a.quick)
+    log(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

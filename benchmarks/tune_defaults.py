@@ -1,0 +1,282 @@
+"""Sweep YOTOSelector constructor parameters to choose its defaults (issue 3).
+
+    PYTHONPATH=. python benchmarks/tune_defaults.py --datasets pbmc68k --ks 10
+    PYTHONPATH=. python benchmarks/tune_defaults.py --report-only
+
+Each configuration changes one or a few parameters from the current defaults. YOTO
+is fitted on the same splits as ``run_benchmark.py`` (stratified 80/20, seed s) on
+all tasks of a dataset, and its own heads are scored on the test part. Rows are
+appended to ``benchmarks/results/tuning.csv`` (resumable); ``benchmarks/TUNING.md``
+is generated from it, next to the baselines' scores from ``results/scores.csv``
+when those exist for the same (dataset, task, k, seed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import run_benchmark as rb  # noqa: E402
+from baselines import LABELS, METHODS, score_predictions  # noqa: E402
+
+CONFIGS: dict[str, dict] = {
+    "default": {},
+    "max_iter=200": {"max_iter": 200},
+    "max_iter=50": {"max_iter": 50},
+    "temperature=0.5": {"temperature": 0.5},
+    "temperature=0.03": {"temperature": 0.03},
+    "temperature_start=3": {"temperature_start": 3.0},
+    "score_lr=0.2": {"score_learning_rate": 0.2},
+    "score_lr=0.01": {"score_learning_rate": 0.01},
+    "lr=3e-3": {"learning_rate": 3e-3},
+    "hidden=128": {"hidden_layer_sizes": [128]},
+    "hidden=512": {"hidden_layer_sizes": [512]},
+    "hidden=256x128": {"hidden_layer_sizes": [256, 128]},
+    "dropout=0.0": {"dropout": 0.0},
+    "dropout=0.4": {"dropout": 0.4},
+    "batch_size=64": {"batch_size": 64},
+    "batch_size=256": {"batch_size": 256},
+    "class_weight=None": {"class_weight": None},
+    "relaxation=softmax": {"relaxation": "softmax"},
+    "early_stopping=False": {"early_stopping": False},
+    "weight_decay=1e-3": {"weight_decay": 1e-3},
+    # combinations suggested by the one-parameter sweeps on Zeisel
+    "lr=3e-3+hidden=512": {"learning_rate": 3e-3, "hidden_layer_sizes": [512]},
+    "lr=3e-3+temperature_start=3": {"learning_rate": 3e-3, "temperature_start": 3.0},
+    "lr=3e-3+hidden=512+temperature_start=3": {
+        "learning_rate": 3e-3,
+        "hidden_layer_sizes": [512],
+        "temperature_start": 3.0,
+    },
+    "lr=2e-3": {"learning_rate": 2e-3},
+    # the defaults main adopted meanwhile (temperature_start 10, score lr 0.01)
+    "main:temperature_start=10+score_lr=0.01": {
+        "temperature_start": 10.0,
+        "score_learning_rate": 0.01,
+    },
+    "temperature_start=10": {"temperature_start": 10.0},
+}
+
+
+def _params(cfg: dict) -> dict:
+    out = dict(cfg)
+    if "hidden_layer_sizes" in out:
+        out["hidden_layer_sizes"] = tuple(out["hidden_layer_sizes"])
+    return out
+
+
+def run(datasets, ks, seeds, names, out_csv, extra, threads):
+    import torch
+
+    torch.set_num_threads(threads)
+    rows = pd.read_csv(out_csv).to_dict("records") if os.path.exists(out_csv) else []
+    done = {(r["config"], r["dataset"], r["k"], r["seed"]) for r in rows}
+    t_start = time.perf_counter()
+    for name in datasets:
+        ds = rb.load(name)
+        for seed in seeds:
+            Xtr, Ytr, Xte, Yte = rb.split(ds, seed)
+            for k in ks:
+                for cname in names:
+                    if (cname, name, k, seed) in done:
+                        continue
+                    cfg = extra.get(cname, CONFIGS.get(cname))
+                    est, t = rb.fit_yoto(Xtr, Ytr, ds.task_types, k, seed, _params(cfg))
+                    pred = rb.yoto_predictions(est, Xte, list(ds.task_types))
+                    own = score_predictions(Yte, pred, ds.task_types)
+                    for task, s in own.items():
+                        rows.append(
+                            dict(
+                                config=cname,
+                                params=json.dumps(cfg, sort_keys=True),
+                                dataset=name,
+                                k=k,
+                                seed=seed,
+                                task=task,
+                                metric=rb.metric_of(ds.task_types[task]),
+                                score=s,
+                                fit_s=t,
+                                n_iter=est.n_iter_,
+                            )
+                        )
+                    pd.DataFrame(rows).to_csv(out_csv, index=False)
+                    print(
+                        f"[{time.perf_counter() - t_start:7.1f}s] {name} k={k} "
+                        f"seed={seed} {cname}: {t:.1f}s n_iter={est.n_iter_} "
+                        + ", ".join(f"{a}={b:.3f}" for a, b in own.items()),
+                        flush=True,
+                    )
+
+
+def report(results_dir, scores_csv, md):
+    files = sorted(glob.glob(os.path.join(results_dir, "tuning*.csv")))
+    tu = pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
+    tu = tu.drop_duplicates(["config", "dataset", "k", "seed", "task"], keep="last")
+    sc = pd.read_csv(scores_csv) if os.path.exists(scores_csv) else None
+    L = [
+        "# Tuning YOTOSelector's defaults",
+        "",
+        "Generated by `benchmarks/tune_defaults.py` from `results/tuning*.csv`; "
+        "do not edit by hand. Each row changes the listed parameters from the "
+        "defaults of the core at the time of the run; YOTO's own heads on the test "
+        "part of the benchmark split (macro-F1 / R²), mean over the seeds run. "
+        "`best baseline` / `f_classif` come from `results/scores.csv` for the same "
+        "seeds (round-robin panels, see RESULTS.md).",
+        "",
+    ]
+    # paired summary: each config against the defaults on the same runs
+    key = ["dataset", "k", "seed", "task"]
+    d0 = tu[tu["config"] == "default"].set_index(key)["score"]
+    target = {("zeisel", "level1"), ("zeisel", "level2"), ("pbmc68k", "bulk_labels")}
+    L += [
+        "## Summary: change against the defaults on the same runs",
+        "",
+        "Mean difference of the test score (config minus defaults) over the "
+        "(dataset, k, seed) runs both have; `target tasks` are Zeisel level1, "
+        "level2 and pbmc68k bulk_labels at every k run; `all tasks` also has "
+        "phase, S_score and G2M_score. Positive is better.",
+        "",
+        "| config | runs | Δ target tasks | Δ Zeisel level2 | Δ bulk_labels "
+        "| Δ all tasks | fit time vs default (indicative: shared, loaded CPU) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    f0 = (
+        tu[tu["config"] == "default"].groupby(["dataset", "k", "seed"])["fit_s"].first()
+    )
+    summary = []
+    for c, g in tu[tu["config"] != "default"].groupby("config"):
+        g = g.set_index(key)
+        common = g.index.intersection(d0.index)
+        if len(common) == 0:
+            continue
+        delta = g.loc[common, "score"] - d0.loc[common]
+        dd = delta.reset_index()
+        is_t = [
+            (a, b) in target for a, b in zip(dd["dataset"], dd["task"], strict=True)
+        ]
+        z2 = dd[(dd["dataset"] == "zeisel") & (dd["task"] == "level2")]["score"]
+        bl = dd[dd["task"] == "bulk_labels"]["score"]
+        runs = g.loc[common].reset_index()[["dataset", "k", "seed"]].drop_duplicates()
+        fr = g.loc[common].reset_index().groupby(["dataset", "k", "seed"])["fit_s"]
+        fr = (fr.first() / f0.reindex(fr.first().index)).mean()
+        summary.append(
+            (
+                c,
+                len(runs),
+                dd[is_t]["score"].mean(),
+                z2.mean() if len(z2) else np.nan,
+                bl.mean() if len(bl) else np.nan,
+                dd["score"].mean(),
+                fr,
+            )
+        )
+    for c, n, dt, dz, db, da, fr in sorted(summary, key=lambda r: -r[2]):
+        L.append(
+            f"| {c} | {n} | {dt:+.3f} | {dz:+.3f} | {db:+.3f} | {da:+.3f} | ×{fr:.2f} |"
+        )
+    L.append("")
+    # noise floor: spread of the defaults over seeds (split + training randomness)
+    d = tu[tu["config"] == "default"]
+    sd = d.groupby(["dataset", "task", "k"])["score"].agg(["mean", "std", "count"])
+    L += [
+        "Noise floor: the defaults' own spread over seeds (split and training "
+        "randomness together); differences smaller than this are not evidence.",
+        "",
+        "| dataset | task | k | seeds | mean | sd |",
+        "|---|---|---|---|---|---|",
+    ]
+    for (dn, t, k), r in sd.iterrows():
+        L.append(
+            f"| {dn} | {t} | {k} | {int(r['count'])} | {r['mean']:.3f} "
+            f"| {r['std']:.3f} |"
+        )
+    L.append("")
+    for (dname, k), g in tu.groupby(["dataset", "k"]):
+        tasks = list(dict.fromkeys(g["task"]))
+        seeds = sorted(g["seed"].unique())
+        L += [f"## {dname}, k={k} (seeds {', '.join(map(str, seeds))})", ""]
+        L.append("| config | " + " | ".join(tasks) + " | fit s | epochs |")
+        L.append("|---|" + "---|" * (len(tasks) + 2))
+        if sc is not None:
+            ref = sc[(sc["dataset"] == dname) & (sc["k"] == k) & sc["seed"].isin(seeds)]
+            base = ref[ref["method"].isin(METHODS)]
+            if len(base):
+                m = base.groupby(["task", "method"])["score"].mean()
+                best = [
+                    f"{m[t].max():.3f} ({LABELS[m[t].idxmax()].split('(')[0].strip()})"
+                    if t in m
+                    else "–"
+                    for t in tasks
+                ]
+                ft = [
+                    f"{m[(t, 'f_test')]:.3f}" if (t, "f_test") in m else "–"
+                    for t in tasks
+                ]
+                bseeds = ",".join(map(str, sorted(base["seed"].unique())))
+                L.append(
+                    f"| *best baseline (seeds {bseeds})* | "
+                    + " | ".join(best)
+                    + " | | |"
+                )
+                L.append(
+                    f"| *SelectKBest(f_classif) (seeds {bseeds})* | "
+                    + " | ".join(ft)
+                    + " | | |"
+                )
+        order = list(dict.fromkeys(g["config"]))
+        for c in order:
+            gc = g[g["config"] == c]
+            cells = [f"{gc[gc['task'] == t]['score'].mean():.3f}" for t in tasks]
+            L.append(
+                f"| {c} | "
+                + " | ".join(cells)
+                + f" | {gc['fit_s'].mean():.0f} | {gc['n_iter'].mean():.0f} |"
+            )
+        L.append("")
+    with open(md, "w") as fh:
+        fh.write("\n".join(L))
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--datasets", default="pbmc68k")
+    p.add_argument("--ks", default="10")
+    p.add_argument("--seeds", default="0")
+    p.add_argument("--configs", default=",".join(CONFIGS))
+    p.add_argument("--extra", default="{}", help='JSON {"name": {params}}')
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--csv", default="tuning.csv", help="file under results/")
+    p.add_argument("--report-only", action="store_true")
+    a = p.parse_args(argv)
+    out_csv = os.path.join(HERE, "results", a.csv)
+    os.makedirs(os.path.dirname(out_csv), exist_ok=True)
+    extra = json.loads(a.extra)
+    if not a.report_only:
+        run(
+            a.datasets.split(","),
+            [int(x) for x in a.ks.split(",")],
+            [int(x) for x in a.seeds.split(",")],
+            a.configs.split(","),
+            out_csv,
+            extra,
+            a.threads,
+        )
+    report(
+        os.path.join(HERE, "results"),
+        os.path.join(HERE, "results", "scores.csv"),
+        os.path.join(HERE, "TUNING.md"),
+    )
+
+
+if __name__ == "__main__":
+    main()
