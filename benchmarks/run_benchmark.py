@@ -461,6 +461,10 @@ def report(out: str, md_path: str, quick: bool):
             f"YOTOSelector defaults in this run (yoto_sklearn code at commit "
             f"`{rec['yoto_sklearn_commit']}`): {shown}.",
         ]
+    note = os.path.join(out, "NOTE.md")
+    if os.path.exists(note):  # provenance written by whoever assembled the run
+        with open(note) as fh:
+            L += ["", fh.read().strip()]
     if "yoto_heads" not in set(scores["method"]):
         L += ["", "**YOTO not run** (the core estimator was not importable)."]
     # target check
