@@ -141,10 +141,6 @@ class _Batches:
         self.mean = None if mean is None else torch.as_tensor(mean, device=device)
         self.scale = None if scale is None else torch.as_tensor(scale, device=device)
 
-    def get(self, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        idx = np.sort(idx)
-        return self._tensors(idx, self.source.rows(idx))
-
     def iterate(
         self, idx: np.ndarray, batch_size: int, rng: np.random.Generator | None
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
@@ -176,7 +172,6 @@ def evaluate(
     loss_num = np.zeros(n_tasks)
     loss_den = np.zeros(n_tasks)
     correct = np.zeros(n_tasks)
-    sse = np.zeros(n_tasks)
     ys: list[list[torch.Tensor]] = [[] for _ in range(n_tasks)]
     for xb, yb in batches.iterate(idx, batch_size, None):
         outputs = net(xb)
@@ -200,9 +195,8 @@ def evaluate(
                 correct[t] += float((out.argmax(1) == tl).sum())
             else:
                 err = (out[:, 0] - target) ** 2
-                loss_num[t] += float(err.sum())
+                loss_num[t] += float(err.sum())  # the squared error sum
                 loss_den[t] += float(len(err))
-                sse[t] += float(err.sum())
             ys[t].append(target)
     total_loss = 0.0
     scores = []
@@ -215,7 +209,7 @@ def evaluate(
             scores.append(correct[t] / len(y_all))
         else:
             sst = float(((y_all - y_all.mean()) ** 2).sum())
-            scores.append(1.0 - sse[t] / sst if sst > 0 else 0.0)
+            scores.append(1.0 - loss_num[t] / sst if sst > 0 else 0.0)
     return total_loss, float(np.mean(scores)) if scores else float("nan")
 
 
@@ -302,9 +296,7 @@ def train(
                 outputs = net(xb)
             loss = multitask_loss(outputs, yb, losses)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if not selecting:
-                net.scores.grad = None
+            loss.backward()  # refinement: the panel is detached, scores get no grad
             optimizer.step()
             running = running + loss.detach()
             n_batches += 1
