@@ -1,21 +1,36 @@
-"""Safe model files: tensors plus JSON metadata, loadable without unpickling code.
+"""Safe model files: safetensors weights plus JSON metadata, validated on load.
 
-A model file is one ``torch.save`` archive holding a plain dict::
+A model file (format version 2) is one `safetensors <https://github.com/huggingface/
+safetensors>`_ file: a JSON header, then the raw bytes of every tensor. The header's
+``__metadata__`` holds three strings::
 
     {
         "format": "yoto-sklearn-model",
-        "metadata": "<JSON string>",          # versions, parameters, fitted values
-        "tensors": {"<name>": torch.Tensor},  # scores, panel network, numeric arrays
-        "sha256": "<hex digest>",             # of the metadata and every tensor
+        "metadata": "<JSON string>",  # versions, parameters, fitted values, tasks
+        "sha256": "<hex digest>",     # of the metadata and every tensor
     }
 
-It is read with ``torch.load(weights_only=True)``, which refuses anything but
-tensors and plain containers, so opening a model file cannot run code. The digest
-covers the metadata and the raw bytes, dtype and shape of every tensor, so a
-truncated, corrupted or edited file is rejected. The fitted panel network
-(``module_``) is already on the CPU with standardisation folded in, so a model
-trained on CUDA loads on a CPU-only machine, and predictions after loading are
-bit-identical.
+and the tensors are the panel network (``module_.*``) and the numeric fitted arrays
+(``attr.scores_``, ``attr.support_``, ``attr.ranking_``).
+
+Why safetensors. Reading it parses a length-prefixed JSON header and copies bytes:
+no unpickler is involved, so no file can run code, on any torch version. The
+version-1 files of yoto-sklearn 0.1 were ``torch.save`` archives read with
+``torch.load(weights_only=True)``, whose restricted unpickler is safe only on recent
+torch (CVE-2025-32434 made it run code on torch <= 2.5.1, which ``torch>=2.1``
+allows). Version-1 files are still read, through that path, and validated the same
+way.
+
+Why the validation. The SHA-256 catches accidents (truncation, corruption, an edit by
+hand), not forgery: anyone can recompute it. So :func:`load_model` trusts nothing it
+reads. Parameters, fitted attributes and history fields come from a fixed list (a
+file cannot set any other attribute, e.g. shadow ``predict``); every value is checked
+for type, shape, range and consistency (panel indices inside the gene range and
+matching the ranking, layer shapes chaining from ``k`` genes to one head per task,
+class lists unique, finite weights) and any mismatch is a ``ValueError`` naming the
+field. The fitted panel network (``module_``) is stored on the CPU with
+standardisation folded in, so a model trained on CUDA loads on a CPU-only machine,
+and predictions after loading are bit-identical.
 """
 
 from __future__ import annotations
@@ -32,21 +47,43 @@ from typing import Any
 import numpy as np
 import sklearn
 import torch
-from torch import nn
 
-from ._data import CLASSIFICATION, TaskSpec
+from ._data import CLASSIFICATION, TASK_TYPES, TaskSpec
 from ._network import PanelNetwork, _linear_from
 from ._training import History
 
 FORMAT_NAME = "yoto-sklearn-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+# Version 1: a torch.save archive (see the module docstring); read, never written.
+_LEGACY_VERSION = 1
 # Fitted attributes rebuilt from others on load rather than stored.
 _DERIVED = ("classes_",)
 _SPECIAL = ("module_", "tasks_", "history_")
+# Fitted attributes a file may set, and whether they are stored as tensors.
+_TENSOR_ATTRS = ("scores_", "support_", "ranking_")
+_JSON_ATTRS = (
+    "n_features_in_",
+    "feature_names_in_",
+    "k_",
+    "task_names_",
+    "task_types_",
+    "loss_curve_",
+    "validation_loss_curve_",
+    "validation_scores_",
+    "best_validation_score_",
+    "n_iter_",
+    "device_",
+)
+_OPTIONAL_ATTRS = ("feature_names_in_",)
+_ARRAY_KINDS = "biufU"
 
 
 class _NotJSON(Exception):
     pass
+
+
+class _Invalid(ValueError):
+    """A model file whose content does not describe a fitted estimator."""
 
 
 # ----------------------------------------------------------------- JSON values
@@ -78,7 +115,7 @@ def _encode(value: Any) -> Any:
 
 
 def _encode_array(arr: np.ndarray) -> dict:
-    if arr.dtype.kind in "biufU":
+    if arr.dtype.kind in _ARRAY_KINDS:
         items = [_encode(v) for v in arr.ravel().tolist()]
         return {"__ndarray__": items, "dtype": arr.dtype.str, "shape": list(arr.shape)}
     if arr.dtype == object:
@@ -93,25 +130,64 @@ def _encode_array(arr: np.ndarray) -> dict:
     raise _NotJSON(arr)
 
 
-def _decode(value: Any) -> Any:
+def _decode(value: Any, where: str = "metadata") -> Any:
+    """Invert :func:`_encode`; anything malformed is an :class:`_Invalid`."""
     if isinstance(value, list):
-        return [_decode(v) for v in value]
-    if isinstance(value, dict):
-        if "__float__" in value:
-            return float(value["__float__"])
-        if "__tuple__" in value:
-            return tuple(_decode(v) for v in value["__tuple__"])
-        if "__dict__" in value:
-            return {k: _decode(v) for k, v in value["__dict__"].items()}
-        if "__ndarray__" in value:
-            if value["dtype"] == "object":
-                items = [_decode(v) for v in value["__ndarray__"]]
-                out = np.empty(len(items), dtype=object)
-                out[:] = items
-                return out.reshape(value["shape"])
-            items = [_decode(v) for v in value["__ndarray__"]]
-            out = np.array(items, dtype=np.dtype(value["dtype"]))
-            return out.reshape(value["shape"])
+        return [_decode(v, where) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if "__float__" in value:
+        text = value["__float__"]
+        if text not in ("nan", "inf", "-inf"):
+            raise _Invalid(f"{where}: bad non-finite float {text!r}")
+        return float(text)
+    if "__tuple__" in value:
+        return tuple(_decode(_expect(value["__tuple__"], list, where), where))
+    if "__dict__" in value:
+        items = _expect(value["__dict__"], dict, where)
+        return {k: _decode(v, f"{where}.{k}") for k, v in items.items()}
+    if "__ndarray__" in value:
+        return _decode_array(value, where)
+    raise _Invalid(f"{where}: unexpected JSON object {sorted(value)[:5]}")
+
+
+def _decode_array(value: dict, where: str) -> np.ndarray:
+    items = _expect(value.get("__ndarray__"), list, where)
+    shape = _expect(value.get("shape"), list, where)
+    dtype_text = _expect(value.get("dtype"), str, where)
+    if not all(
+        isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in shape
+    ):
+        raise _Invalid(f"{where}: bad array shape {shape}")
+    if int(np.prod(shape)) != len(items):
+        raise _Invalid(f"{where}: {len(items)} values for an array of shape {shape}")
+    values = [_decode(v, where) for v in items]
+    if not all(v is None or isinstance(v, bool | int | float | str) for v in values):
+        raise _Invalid(f"{where}: array items must be numbers, booleans or strings")
+    if dtype_text == "object":
+        out = np.empty(len(values), dtype=object)
+        out[:] = values
+        return out.reshape(shape)
+    try:
+        dtype = np.dtype(dtype_text)
+    except TypeError as exc:
+        raise _Invalid(f"{where}: unknown dtype {dtype_text!r}") from exc
+    if dtype.kind not in _ARRAY_KINDS:
+        raise _Invalid(f"{where}: dtype {dtype_text!r} is not allowed")
+    try:
+        return np.array(values, dtype=dtype).reshape(shape)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise _Invalid(f"{where}: values do not fit dtype {dtype_text!r}") from exc
+
+
+def _expect(value: Any, kind: type | tuple[type, ...], where: str) -> Any:
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        names = (
+            kind.__name__
+            if isinstance(kind, type)
+            else "/".join(k.__name__ for k in kind)
+        )
+        raise _Invalid(f"{where} must be {names}, got {type(value).__name__}")
     return value
 
 
@@ -163,6 +239,7 @@ def save_model(estimator: Any, path: str | os.PathLike) -> None:
         If a fitted value cannot be stored without pickling (e.g. class labels that
         are neither numbers, booleans nor strings).
     """
+    from safetensors.torch import save_file
     from sklearn.utils.validation import check_is_fitted
 
     from . import __version__
@@ -177,15 +254,16 @@ def save_model(estimator: Any, path: str | os.PathLike) -> None:
             not_saved.append(name)
     tensors: dict[str, torch.Tensor] = {}
     for name, value in estimator.module_.state_dict().items():
-        tensors[f"module_.{name}"] = value.detach().cpu().clone()
+        tensors[f"module_.{name}"] = value.detach().cpu().contiguous().clone()
     fitted: dict[str, Any] = {}
     for name, value in vars(estimator).items():
         if not name.endswith("_") or name.startswith("_"):
             continue
         if name in _SPECIAL or name in _DERIVED:
             continue
-        if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
-            tensors[f"attr.{name}"] = torch.from_numpy(np.ascontiguousarray(value))
+        if name in _TENSOR_ATTRS:
+            array = np.ascontiguousarray(value)
+            tensors[f"attr.{name}"] = torch.from_numpy(array.copy())
             continue
         try:
             fitted[name] = _encode(value)
@@ -229,18 +307,17 @@ def save_model(estimator: Any, path: str | os.PathLike) -> None:
         },
     }
     metadata = json.dumps(meta, sort_keys=True, allow_nan=False)
-    payload = {
+    header = {
         "format": FORMAT_NAME,
         "metadata": metadata,
-        "tensors": tensors,
         "sha256": _digest(metadata, tensors),
     }
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".yoto-", suffix=".tmp", dir=folder)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(payload, fh)
+        save_file(tensors, tmp, metadata=header)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -252,6 +329,44 @@ def save_model(estimator: Any, path: str | os.PathLike) -> None:
 def _major(version: str) -> int | None:
     m = re.match(r"\s*(\d+)", str(version))
     return int(m.group(1)) if m else None
+
+
+def _unreadable(path: str, exc: BaseException) -> ValueError:
+    first = (str(exc).splitlines() or [""])[0][:200]
+    return ValueError(
+        f"{path!r} is not a readable YOTO model file (truncated, corrupted, not a "
+        f"model file, or it holds Python objects that are not loaded for safety): "
+        f"{type(exc).__name__}: {first}"
+    )
+
+
+def _read_safetensors(path: str) -> tuple[dict, dict[str, torch.Tensor]]:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(path, framework="pt", device="cpu") as fh:
+            header = fh.metadata() or {}
+            tensors = {name: fh.get_tensor(name) for name in fh.keys()}  # noqa: SIM118
+    except Exception as exc:  # SafetensorError, OSError, ...
+        raise _unreadable(path, exc) from exc
+    return header, tensors
+
+
+def _read_torch_archive(path: str) -> tuple[dict, dict[str, torch.Tensor]]:
+    """Format version 1: a ``torch.save`` archive of a plain dict."""
+    try:
+        with warnings.catch_warnings():
+            # a pickle with a newer protocol is refused below anyway
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises RuntimeError, UnpicklingError, ...
+        raise _unreadable(path, exc) from exc
+    if not isinstance(payload, dict):
+        return {}, {}
+    tensors = payload.get("tensors")
+    return {k: payload.get(k) for k in ("format", "metadata", "sha256")}, (
+        tensors if isinstance(tensors, dict) else None
+    )
 
 
 def read_payload(path: str | os.PathLike) -> tuple[dict, dict[str, torch.Tensor]]:
@@ -268,30 +383,24 @@ def read_payload(path: str | os.PathLike) -> tuple[dict, dict[str, torch.Tensor]
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"No model file at {path!r}.")
-    try:
-        with warnings.catch_warnings():
-            # a pickle with a newer protocol is refused below anyway
-            warnings.filterwarnings("ignore", message="Detected pickle protocol")
-            payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises RuntimeError, UnpicklingError, ...
-        raise ValueError(
-            f"{path!r} is not a readable YOTO model file (truncated, corrupted, not a "
-            f"torch archive, or it holds Python objects that are not loaded for "
-            f"safety): {type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]}"
-        ) from exc
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT_NAME:
+    with open(path, "rb") as fh:
+        magic = fh.read(4)
+    if magic == b"PK\x03\x04":  # a zip archive: torch.save, format version 1
+        header, tensors = _read_torch_archive(path)
+    else:
+        header, tensors = _read_safetensors(path)
+    if header.get("format") != FORMAT_NAME:
         raise ValueError(
             f"{path!r} is not a YOTO model file (no {FORMAT_NAME!r} format marker)."
         )
-    metadata, tensors, digest = (
-        payload.get("metadata"),
-        payload.get("tensors"),
-        payload.get("sha256"),
-    )
+    metadata, digest = header.get("metadata"), header.get("sha256")
     if (
         not isinstance(metadata, str)
         or not isinstance(tensors, dict)
-        or not all(isinstance(t, torch.Tensor) for t in tensors.values())
+        or not all(
+            isinstance(k, str) and isinstance(t, torch.Tensor)
+            for k, t in tensors.items()
+        )
         or not isinstance(digest, str)
     ):
         raise ValueError(f"{path!r} is a damaged YOTO model file (missing parts).")
@@ -300,19 +409,29 @@ def read_payload(path: str | os.PathLike) -> tuple[dict, dict[str, torch.Tensor]
             f"{path!r} failed its SHA-256 check: the model file was modified or "
             "corrupted after it was saved."
         )
-    meta = json.loads(metadata)
+    try:
+        meta = json.loads(metadata)
+    except ValueError as exc:
+        raise ValueError(
+            f"{path!r} holds metadata that is not valid JSON ({exc})."
+        ) from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path!r} holds metadata that is not a JSON object.")
     version = meta.get("format_version")
-    if version != FORMAT_VERSION:
+    container = _LEGACY_VERSION if magic == b"PK\x03\x04" else FORMAT_VERSION
+    if version != container:
+        newer = (
+            isinstance(version, int)
+            and not isinstance(version, bool)
+            and version > FORMAT_VERSION
+        )
         raise ValueError(
             f"{path!r} uses model format version {version}, but this yoto-sklearn "
-            f"({__version__}) reads version {FORMAT_VERSION} only"
-            + (
-                "; upgrade yoto-sklearn to load it."
-                if isinstance(version, int) and version > FORMAT_VERSION
-                else "."
-            )
+            f"({__version__}) reads versions {_LEGACY_VERSION} and {FORMAT_VERSION} "
+            + ("only; upgrade yoto-sklearn to load it." if newer else "only.")
         )
-    saved = meta.get("versions", {}).get("yoto_sklearn", "")
+    versions = meta.get("versions")
+    saved = versions.get("yoto_sklearn", "") if isinstance(versions, dict) else ""
     saved_major, ours = _major(saved), _major(__version__)
     if saved_major is None or (ours is not None and saved_major > ours):
         raise ValueError(
@@ -322,72 +441,249 @@ def read_payload(path: str | os.PathLike) -> tuple[dict, dict[str, torch.Tensor]
     return meta, tensors
 
 
-def _build_module(meta: dict, tensors: dict[str, torch.Tensor]) -> PanelNetwork:
-    def linear(prefix: str) -> nn.Linear:
-        return _linear_from(
-            tensors[f"module_.{prefix}.weight"], tensors[f"module_.{prefix}.bias"]
-        )
+# ------------------------------------------------------------- validation
+def _int(value: Any, where: str, low: int = 0, high: int | None = None) -> int:
+    _expect(value, int, where)
+    if value < low or (high is not None and value > high):
+        bound = f"[{low}, {high}]" if high is not None else f">= {low}"
+        raise _Invalid(f"{where} must be in {bound}, got {value}")
+    return value
 
-    shape = meta["module"]
-    linears = [linear(f"linears.{i}") for i in range(shape["n_linears"])]
-    heads = [linear(f"heads.{j}") for j in range(shape["n_heads"])]
+
+def _float(value: Any, where: str, finite: bool = False) -> float:
+    _expect(value, (int, float), where)
+    if isinstance(value, bool) or (finite and not np.isfinite(value)):
+        raise _Invalid(f"{where} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _floats(value: Any, where: str, optional: bool = False) -> list[float] | None:
+    if value is None and optional:
+        return None
+    return [
+        _float(v, f"{where}[{i}]") for i, v in enumerate(_expect(value, list, where))
+    ]
+
+
+def _strs(value: Any, where: str, n: int | None = None) -> list[str]:
+    items = list(_expect(value, list | np.ndarray, where))
+    if not all(isinstance(v, str) for v in items):
+        raise _Invalid(f"{where} must hold strings only")
+    if n is not None and len(items) != n:
+        raise _Invalid(f"{where} has {len(items)} entries, expected {n}")
+    if len(set(items)) != len(items):
+        raise _Invalid(f"{where} has duplicate entries")
+    return items
+
+
+def _tensor(
+    tensors: dict[str, torch.Tensor], name: str, shape: tuple[int, ...], kinds: str
+) -> np.ndarray:
+    if name not in tensors:
+        raise _Invalid(f"tensor {name!r} is missing")
+    t = tensors[name]
+    if tuple(t.shape) != shape:
+        raise _Invalid(f"tensor {name!r} has shape {tuple(t.shape)}, expected {shape}")
+    array = t.numpy().copy()
+    if array.dtype.kind not in kinds:
+        raise _Invalid(f"tensor {name!r} has dtype {array.dtype}")
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        raise _Invalid(f"tensor {name!r} holds NaN or infinity")
+    return array
+
+
+def _task(value: Any, j: int) -> TaskSpec:
+    where = f"tasks[{j}]"
+    t = _expect(value, dict, where)
+    name = _expect(t.get("name"), str, f"{where}.name")
+    kind = t.get("kind")
+    if kind not in TASK_TYPES:
+        raise _Invalid(f"{where}.kind must be one of {TASK_TYPES}, got {kind!r}")
+    mean = _float(t.get("mean"), f"{where}.mean", finite=True)
+    std = _float(t.get("std"), f"{where}.std", finite=True)
+    if std <= 0:
+        raise _Invalid(f"{where}.std must be > 0, got {std}")
+    classes = counts = None
+    if kind == CLASSIFICATION:
+        classes = _decode(t.get("classes"), f"{where}.classes")
+        if not isinstance(classes, np.ndarray) or classes.ndim != 1:
+            raise _Invalid(f"{where}.classes must be a 1-D array")
+        if len(classes) < 2 or len(set(classes.tolist())) != len(classes):
+            raise _Invalid(f"{where}.classes must hold at least 2 distinct labels")
+        if t.get("class_counts") is not None:
+            counts = _decode(t["class_counts"], f"{where}.class_counts")
+            if (
+                not isinstance(counts, np.ndarray)
+                or counts.shape != classes.shape
+                or counts.dtype.kind not in "iu"
+            ):
+                raise _Invalid(f"{where}.class_counts must be one count per class")
+    elif t.get("classes") is not None:
+        raise _Invalid(f"{where} is a regression task but lists classes")
+    return TaskSpec(
+        name, kind, classes=classes, mean=mean, std=std, class_counts=counts
+    )
+
+
+def _module(meta: dict, tensors: dict, k: int, tasks: list[TaskSpec]) -> PanelNetwork:
+    shape = _expect(meta.get("module"), dict, "module")
+    n_linears = _int(shape.get("n_linears"), "module.n_linears", 1, 64)
+    n_heads = _int(shape.get("n_heads"), "module.n_heads", 1)
+    if n_heads != len(tasks):
+        raise _Invalid(f"module has {n_heads} heads for {len(tasks)} tasks")
+    expected = {f"attr.{a}" for a in _TENSOR_ATTRS}
+    width = k
+    linears = []
+    for i in range(n_linears):
+        w_name, b_name = f"module_.linears.{i}.weight", f"module_.linears.{i}.bias"
+        if w_name not in tensors:
+            raise _Invalid(f"tensor {w_name!r} is missing")
+        out = int(tensors[w_name].shape[0]) if tensors[w_name].ndim == 2 else -1
+        if out < 1:
+            raise _Invalid(f"tensor {w_name!r} must be 2-D with rows")
+        w = _tensor(tensors, w_name, (out, width), "f")
+        b = _tensor(tensors, b_name, (out,), "f")
+        linears.append(_linear_from(torch.from_numpy(w), torch.from_numpy(b)))
+        expected |= {w_name, b_name}
+        width = out
+    heads = []
+    for j, task in enumerate(tasks):
+        w_name, b_name = f"module_.heads.{j}.weight", f"module_.heads.{j}.bias"
+        w = _tensor(tensors, w_name, (task.n_outputs, width), "f")
+        b = _tensor(tensors, b_name, (task.n_outputs,), "f")
+        heads.append(_linear_from(torch.from_numpy(w), torch.from_numpy(b)))
+        expected |= {w_name, b_name}
+    extra = sorted(set(tensors) - expected)
+    if extra:
+        raise _Invalid(f"unexpected tensor(s) {extra[:5]}")
     module = PanelNetwork(linears, heads)
     module.eval()
     return module
 
 
+def _history(value: Any) -> History:
+    h = _expect(value, dict, "history")
+    fields = {f.name: f for f in dataclasses.fields(History)}
+    out: dict[str, Any] = {}
+    for key, raw in h.items():
+        if key not in fields or key == "best_state":
+            continue  # a field of another version: dropped, it changes no prediction
+        where = f"history.{key}"
+        v = _decode(raw, where)
+        if key in ("stopped_early", "interrupted"):
+            out[key] = _expect(v, bool, where)
+        elif key in ("selection_epochs", "n_iter"):
+            out[key] = _int(v, where)
+        elif key == "best_epoch":
+            out[key] = None if v is None else _int(v, where)
+        else:
+            out[key] = _floats(v, where)
+    return History(**out)
+
+
 def load_model(cls: type, path: str | os.PathLike) -> Any:
     """Rebuild a fitted estimator of class ``cls`` from a model file.
+
+    Every value read is validated (see the module docstring).
 
     Raises
     ------
     ValueError
-        See :func:`read_payload`; also if the file holds a different estimator class.
+        See :func:`read_payload`; also if the file holds a different estimator class
+        or its content does not describe a fitted estimator.
     """
     meta, tensors = read_payload(path)
+    where = os.fspath(path)
     if meta.get("class") != cls.__name__:
         raise ValueError(
-            f"{os.fspath(path)!r} holds a {meta.get('class')!r} model, not "
-            f"{cls.__name__!r}."
+            f"{where!r} holds a {meta.get('class')!r} model, not {cls.__name__!r}."
         )
     try:
-        params = {k: _decode(v) for k, v in meta["params"].items()}
-        valid = cls().get_params(deep=False)
-        estimator = cls(**{k: v for k, v in params.items() if k in valid})
-        for name, value in meta["fitted"].items():
-            setattr(estimator, name, _decode(value))
-        for key, value in tensors.items():
-            if key.startswith("attr."):
-                setattr(estimator, key[len("attr.") :], value.numpy().copy())
-        tasks = []
-        for t in meta["tasks"]:
-            classes = None if t["classes"] is None else _decode(t["classes"])
-            counts = None if t["class_counts"] is None else _decode(t["class_counts"])
-            tasks.append(
-                TaskSpec(
-                    t["name"],
-                    t["kind"],
-                    classes=classes,
-                    mean=t["mean"],
-                    std=t["std"],
-                    class_counts=counts,
-                )
-            )
-        estimator.tasks_ = tasks
-        if len(tasks) == 1:
-            estimator.classes_ = tasks[0].classes
-        else:
-            estimator.classes_ = [
-                t.classes if t.kind == CLASSIFICATION else None for t in tasks
-            ]
-        known = {f.name for f in dataclasses.fields(History)}
-        estimator.history_ = History(
-            **{k: _decode(v) for k, v in meta["history"].items() if k in known}
-        )
-        estimator.module_ = _build_module(meta, tensors)
-    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        return _rebuild(cls, meta, tensors)
+    except _Invalid as exc:
         raise ValueError(
-            f"{os.fspath(path)!r} passed its checksum but its content does not "
-            f"describe a {cls.__name__} ({type(exc).__name__}: {exc})."
-        ) from exc
+            f"{where!r} passed its checksum but does not describe a valid fitted "
+            f"{cls.__name__}: {exc}."
+        ) from None
+
+
+def _rebuild(cls: type, meta: dict, tensors: dict[str, torch.Tensor]) -> Any:
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    raw_params = _expect(meta.get("params"), dict, "params")
+    valid = cls().get_params(deep=False)
+    # Parameters of another version are dropped: they change no prediction.
+    params = {k: _decode(v, f"params.{k}") for k, v in raw_params.items() if k in valid}
+    estimator = cls(**params)
+    try:
+        estimator._validate_params()
+    except InvalidParameterError as exc:
+        raise _Invalid(f"params: {exc}") from None
+
+    fitted = _expect(meta.get("fitted"), dict, "fitted")
+    unknown = sorted(set(fitted) - set(_JSON_ATTRS))
+    if unknown:
+        raise _Invalid(f"unknown fitted attribute(s) {unknown[:5]}")
+    missing = sorted(set(_JSON_ATTRS) - set(_OPTIONAL_ATTRS) - set(fitted))
+    if missing:
+        raise _Invalid(f"fitted attribute(s) {missing} are missing")
+    values = {k: _decode(v, f"fitted.{k}") for k, v in fitted.items()}
+    n_features = _int(values["n_features_in_"], "fitted.n_features_in_", 1)
+    k = _int(values["k_"], "fitted.k_", 1, n_features)
+
+    tasks = [
+        _task(t, j) for j, t in enumerate(_expect(meta.get("tasks"), list, "tasks"))
+    ]
+    if not tasks:
+        raise _Invalid("tasks is empty")
+    names = _strs([t.name for t in tasks], "task names")
+    if _strs(values["task_names_"], "fitted.task_names_") != names:
+        raise _Invalid("fitted.task_names_ does not match the tasks")
+    if values["task_types_"] != [t.kind for t in tasks]:
+        raise _Invalid("fitted.task_types_ does not match the tasks")
+
+    scores = _tensor(tensors, "attr.scores_", (n_features,), "f")
+    support = _tensor(tensors, "attr.support_", (k,), "iu").astype(np.int64)
+    ranking = _tensor(tensors, "attr.ranking_", (n_features,), "iu").astype(np.int64)
+    if not np.array_equal(np.sort(ranking), np.arange(1, n_features + 1)):
+        raise _Invalid("attr.ranking_ is not a ranking of the genes")
+    if (support < 0).any() or (support >= n_features).any():
+        raise _Invalid("attr.support_ holds gene indices outside the gene range")
+    if not np.array_equal(ranking[support], np.arange(1, k + 1)):
+        raise _Invalid("attr.support_ is not the top-k_ of attr.ranking_")
+
+    estimator.n_features_in_ = n_features
+    if "feature_names_in_" in values:
+        feature_names = _strs(
+            values["feature_names_in_"], "fitted.feature_names_in_", n_features
+        )
+        estimator.feature_names_in_ = np.asarray(feature_names, dtype=object)
+    estimator.k_ = k
+    estimator.scores_ = scores
+    estimator.support_ = support
+    estimator.ranking_ = ranking
+    estimator.tasks_ = tasks
+    estimator.task_names_ = names
+    estimator.task_types_ = [t.kind for t in tasks]
+    estimator.loss_curve_ = _floats(values["loss_curve_"], "fitted.loss_curve_")
+    estimator.validation_loss_curve_ = _floats(
+        values["validation_loss_curve_"], "fitted.validation_loss_curve_", True
+    )
+    estimator.validation_scores_ = _floats(
+        values["validation_scores_"], "fitted.validation_scores_", True
+    )
+    best = values["best_validation_score_"]
+    estimator.best_validation_score_ = (
+        None if best is None else _float(best, "fitted.best_validation_score_")
+    )
+    estimator.n_iter_ = _int(values["n_iter_"], "fitted.n_iter_")
+    estimator.device_ = _expect(values["device_"], str, "fitted.device_")
+    if len(tasks) == 1:
+        estimator.classes_ = tasks[0].classes
+    else:
+        estimator.classes_ = [
+            t.classes if t.kind == CLASSIFICATION else None for t in tasks
+        ]
+    estimator.history_ = _history(meta.get("history"))
+    estimator.module_ = _module(meta, tensors, k, tasks)
     return estimator

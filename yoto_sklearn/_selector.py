@@ -913,17 +913,17 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
     def save(self, path: str | os.PathLike) -> None:
         """Save the fitted model to one safe, portable file.
 
-        The file holds tensors and JSON metadata only (package, torch and
-        scikit-learn versions, parameters, feature names, classes, fitted values)
-        and a SHA-256 checksum; :meth:`load` reads it with
-        ``torch.load(weights_only=True)``, so loading never unpickles code. A
-        ``random_state`` that is a ``RandomState`` instance is not stored (it is
-        listed in the metadata under ``params_not_saved``).
+        The file is a `safetensors` file: tensors plus JSON metadata (package,
+        torch and scikit-learn versions, parameters, feature names, classes,
+        fitted values) and a SHA-256 checksum. Reading it involves no unpickler, so
+        loading never runs code. A ``random_state`` that is a ``RandomState``
+        instance is not stored (it is listed in the metadata under
+        ``params_not_saved``).
 
         Parameters
         ----------
         path : str or path-like
-            Destination file (conventionally ``*.pt``); written atomically.
+            Destination file (e.g. ``model.safetensors``); written atomically.
         """
         from ._io import save_model
 
@@ -948,8 +948,10 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
         ------
         ValueError
             If the file is truncated, corrupted or modified (checksum), is not a
-            YOTO model file, uses an unsupported format version, or was written by
-            a newer major version of yoto-sklearn.
+            YOTO model file, uses an unsupported format version, was written by
+            a newer major version of yoto-sklearn, or holds any value that does
+            not describe a fitted selector (every field is validated: a forged
+            file with a recomputed checksum is refused too).
         """
         from ._io import load_model
 
