@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from ._validation import check_float32_range
+
 CLASSIFICATION = "classification"
 REGRESSION = "regression"
 TASK_TYPES = (CLASSIFICATION, REGRESSION)
@@ -25,14 +27,25 @@ def is_anndata(obj: Any) -> bool:
     return type(obj).__name__ in ("AnnData", "Raw") and hasattr(obj, "var_names")
 
 
+def _short_list(items: list, limit: int = 10) -> str:
+    """``items`` for an error message: at most ``limit`` entries, then a count."""
+    shown = ", ".join(repr(i) for i in items[:limit])
+    more = len(items) - limit
+    return f"[{shown}{f', ... ({more} more)' if more > 0 else ''}]"
+
+
 def unwrap_anndata(X: Any, y: Any) -> tuple[Any, np.ndarray | None, Any]:
     """Return ``(matrix, gene_names, y)`` for AnnData ``X``; other inputs pass through.
 
     For AnnData, ``y`` may be a column name or a list of column names of ``X.obs``.
+    A list of strings that are not all obs columns is read as one label per cell
+    when it has ``n_obs`` entries. A pandas ``y`` indexed by cell names is aligned on
+    ``X.obs_names`` (see :func:`align_on_obs_names`).
     """
     if not is_anndata(X):
         return X, None, y
     names = np.asarray(X.var_names, dtype=object)
+    columns = list(X.obs.columns)
     if isinstance(y, str) or (
         isinstance(y, list | tuple)
         and len(y) > 0
@@ -40,16 +53,60 @@ def unwrap_anndata(X: Any, y: Any) -> tuple[Any, np.ndarray | None, Any]:
     ):
         cols = [y] if isinstance(y, str) else list(y)
         missing = [c for c in cols if c not in X.obs.columns]
-        if missing:
+        if not missing:
+            y = X.obs[cols[0]] if isinstance(y, str) else X.obs[cols]
+        elif not isinstance(y, str) and len(cols) == X.n_obs:
+            y = np.asarray(cols, dtype=object)  # one label per cell, not names
+        else:
             raise ValueError(
-                f"Target column(s) {missing} not found in adata.obs; available: "
-                f"{list(X.obs.columns)}."
+                f"Target column(s) {_short_list(missing, 5)} not found in adata.obs "
+                f"(columns: {_short_list(columns)}). To pass labels instead of "
+                f"column names, give one label per cell ({X.n_obs})."
             )
-        y = X.obs[cols[0]] if isinstance(y, str) else X.obs[cols]
+    else:
+        y = align_on_obs_names(y, X.obs_names)
     matrix = X.X
     if matrix is None:
         raise ValueError("adata.X is None; put the expression matrix in adata.X.")
     return matrix, names, y
+
+
+def align_on_obs_names(y: Any, obs_names: pd.Index) -> Any:
+    """Align a pandas ``y`` indexed by cell names on ``obs_names``.
+
+    ``y`` with a string index is matched to the cells by name (reordered when it
+    lists the same cells in another order); a different set of names is an error,
+    since matching by position would pair labels with the wrong cells. Any other
+    ``y`` (arrays, lists, pandas objects with an integer index) is positional.
+
+    Raises
+    ------
+    ValueError
+        If ``y``'s string index is not a reordering of ``obs_names``.
+    """
+    if not isinstance(y, pd.Series | pd.DataFrame):
+        return y
+    index = y.index
+    if not (pd.api.types.is_object_dtype(index) or pd.api.types.is_string_dtype(index)):
+        return y
+    if not all(isinstance(i, str) for i in index):
+        return y
+    if index.equals(obs_names):
+        return y
+    if (
+        len(index) == len(obs_names)
+        and index.is_unique
+        and obs_names.is_unique
+        and set(index) == set(obs_names)
+    ):
+        return y.reindex(obs_names)
+    unknown = [i for i in index[: len(obs_names) + 1] if i not in set(obs_names)]
+    raise ValueError(
+        "y is indexed by cell names that are not adata.obs_names"
+        + (f" (e.g. {_short_list(unknown, 3)})" if unknown else "")
+        + f"; y has {len(index)} entries, adata {len(obs_names)} cells. Pass "
+        "y.to_numpy() to match labels to cells by position."
+    )
 
 
 class RowSource:
@@ -243,6 +300,67 @@ def targets_frame(y: Any, n_samples: int) -> pd.DataFrame:
     return frame
 
 
+def match_task_columns(
+    y: Any, frame: pd.DataFrame, task_names: list[str]
+) -> pd.DataFrame:
+    """Order the target columns of ``frame`` like the fitted tasks.
+
+    A DataFrame ``y`` with string column names is matched by name (reordered when
+    its columns are the fitted tasks in another order); other ``y`` (arrays,
+    Series, integer column names) are matched by position, as is any ``y`` for a
+    model fitted without task names (``task0``, ``task1``, ...).
+
+    Raises
+    ------
+    ValueError
+        If the number of columns differs, or named columns are not the fitted tasks.
+    """
+    if frame.shape[1] != len(task_names):
+        raise ValueError(
+            f"y has {frame.shape[1]} task column(s) but the model was fitted on "
+            f"{len(task_names)}."
+        )
+    if not (isinstance(y, pd.DataFrame) and all(isinstance(c, str) for c in y.columns)):
+        return frame
+    names = list(frame.columns)
+    if names == list(task_names):
+        return frame
+    if set(names) == set(task_names):
+        return frame[list(task_names)]
+    if list(task_names) == [f"task{j}" for j in range(len(task_names))]:
+        return frame  # fitted on unnamed targets: nothing to match names against
+    raise ValueError(
+        f"y's columns {names} are not the tasks seen at fit {list(task_names)}; "
+        "name the columns like the fitted tasks, or pass an array to match them by "
+        "position."
+    )
+
+
+def _mean_std(values: np.ndarray) -> tuple[float, float, np.ndarray]:
+    """Mean, standard deviation and standardised values, without overflow.
+
+    The values are divided by their largest magnitude first, so targets near the
+    float64 limit (where ``values.std()`` overflows to inf) are standardised
+    correctly. A constant target gets a standard deviation of 1.
+    """
+    scale = float(np.max(np.abs(values)))
+    if scale == 0.0:
+        return 0.0, 1.0, np.zeros_like(values)
+    unit = values / scale
+    mean_u, std_u = float(unit.mean()), float(unit.std())
+    if not std_u > 1e-12:
+        return mean_u * scale, 1.0, unit - mean_u  # ~0 after centring
+    return mean_u * scale, std_u * scale, (unit - mean_u) / std_u
+
+
+def _label_kind(value: Any) -> str:
+    if isinstance(value, bool | np.bool_):
+        return "bool"
+    if isinstance(value, numbers.Number):
+        return "number"
+    return type(value).__name__
+
+
 def encode_targets(
     y: Any, n_samples: int, task_types: Any
 ) -> tuple[list[TaskSpec], np.ndarray]:
@@ -280,10 +398,8 @@ def encode_targets(
                     f"Target column {name!r} contains infinity; use NaN for a missing "
                     "label."
                 )
-            mean = float(values.mean())
-            std = float(values.std())
-            std = std if std > 1e-12 else 1.0
-            encoded[~missing, j] = ((values - mean) / std).astype(np.float32)
+            mean, std, standardised = _mean_std(values)
+            encoded[~missing, j] = standardised.astype(np.float32)
             specs.append(TaskSpec(name, REGRESSION, mean=mean, std=std))
             continue
         values = observed.to_numpy()
@@ -293,16 +409,17 @@ def encode_targets(
                 "label."
             )
         if values.dtype == object:
-            kinds_seen = {
-                "number" if isinstance(v, numbers.Number) else type(v).__name__
-                for v in values
-            }
+            kinds_seen = {_label_kind(v) for v in values}
             if len(kinds_seen) > 1:
                 raise TypeError(
                     f"Target column {name!r} mixes label types {sorted(kinds_seen)}; "
                     "use one type per column."
                 )
-            if kinds_seen == {"number"}:
+            if kinds_seen == {"bool"}:
+                # Python bools (what a bool obs column becomes once missing labels
+                # are None): keep them booleans, not 0.0 / 1.0
+                values = values.astype(bool)
+            elif kinds_seen == {"number"}:
                 values = values.astype(np.float64)
                 if not np.all(np.isfinite(values)):
                     raise ValueError(
@@ -631,6 +748,7 @@ def scan_columns(
                 "Input X contains NaN or infinity (found in rows "
                 f"{start}-{start + block.shape[0] - 1})."
             )
+        check_float32_range(values, f" (rows {start}-{start + block.shape[0] - 1})")
         if not with_stats:
             continue
         if sel is not None:

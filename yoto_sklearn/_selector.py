@@ -14,9 +14,10 @@ import torch
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_selection import SelectorMixin
-from sklearn.metrics import accuracy_score, r2_score
+from sklearn.metrics import accuracy_score
 from sklearn.utils import ClassifierTags, check_random_state
 from sklearn.utils._param_validation import StrOptions
+from sklearn.utils._set_output import _get_output_config
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from . import _data
@@ -34,10 +35,12 @@ from ._training import (
 from ._validation import (
     Number,
     check_batch_size,
+    check_float32_range,
     check_hidden_layer_sizes,
     check_unique_names,
     check_X_content,
 )
+from .metrics import scaled_r2
 
 _ACCEPT_SPARSE = ("csr", "csc")
 _FLOAT_DTYPES = (np.float64, np.float32)
@@ -473,6 +476,7 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
                 ensure_min_samples=2,
                 ensure_all_finite=True,
             )
+            check_float32_range(X)
             source = RowSource(X)
         if gene_names is not None:
             self._set_anndata_names(gene_names)
@@ -692,15 +696,27 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
             stays sparse, ``set_output(transform="pandas")`` gives a DataFrame); for
             AnnData input the panel columns of ``adata.X`` are returned as a matrix,
             so that the next step of a ``Pipeline`` can use them (a dense array
-            for a backed AnnData, read in row chunks, panel columns only).
+            for a backed AnnData, read in row chunks, panel columns only); with
+            ``set_output(transform="pandas")`` a DataFrame indexed by ``obs_names``.
         """
         if _data.is_anndata(X):
             matrix = self._check_X_predict(X)
             cols = self.get_support(indices=True)
             if isinstance(matrix, _data.BackedRowSource):
                 # backed AnnData: row chunks of the panel columns, read from disk
-                return np.concatenate(list(matrix.panel_chunks(cols)), axis=0)
-            return matrix[:, cols]
+                panel = np.concatenate(list(matrix.panel_chunks(cols)), axis=0)
+            else:
+                panel = matrix[:, cols]
+            if _get_output_config("transform", self)["dense"] == "pandas" and not (
+                sp.issparse(panel)
+            ):
+                # keep the cell names: the output wrapper only knows DataFrame input
+                return pd.DataFrame(
+                    panel,
+                    index=pd.Index(X.obs_names),
+                    columns=self.get_feature_names_out(),
+                )
+            return panel
         return super().transform(X)
 
     def _get_support_mask(self) -> np.ndarray:
@@ -723,6 +739,16 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
                 raise ValueError(
                     "The AnnData var_names differ from the feature names seen during "
                     "fit (same genes in the same order are required)."
+                )
+            default = np.arange(len(names)).astype(str)
+            if fitted is None and not np.array_equal(names.astype(str), default):
+                warnings.warn(
+                    f"X is an AnnData with var_names, but {type(self).__name__} was "
+                    "fitted without feature names: its genes are taken by column "
+                    "position, and their names cannot be checked. Fit on an AnnData "
+                    "or a DataFrame to have genes matched by name.",
+                    UserWarning,
+                    stacklevel=3,
                 )
             if _data.is_backed_matrix(matrix):
                 source = _data.BackedRowSource(matrix)
@@ -854,7 +880,9 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
             Test cells.
         y : array-like, str or list
             True targets in the layout used for :meth:`fit`; missing labels are
-            ignored. With AnnData ``X``, obs column name(s).
+            ignored. A DataFrame's columns are matched to the tasks by name (in
+            any order; other names are an error); arrays are matched by position.
+            With AnnData ``X``, obs column name(s).
 
         Returns
         -------
@@ -865,11 +893,7 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
         if _data.is_anndata(X):
             y = _data.unwrap_anndata(X, y)[2]
         frame = _data.targets_frame(y, _num_samples(X))
-        if frame.shape[1] != len(self.tasks_):
-            raise ValueError(
-                f"y has {frame.shape[1]} task column(s) but the model was fitted on "
-                f"{len(self.tasks_)}."
-            )
+        frame = _data.match_task_columns(y, frame, self.task_names_)
         preds = self._task_predictions(X)
         result = {}
         for j, (task, pred) in enumerate(zip(self.tasks_, preds, strict=True)):
@@ -886,7 +910,7 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
                 if obs.sum() < 2:
                     result[task.name] = float("nan")
                 else:
-                    result[task.name] = float(r2_score(true, pred[obs]))
+                    result[task.name] = scaled_r2(true, pred[obs])
         return result
 
     def score(self, X: Any, y: Any) -> float:

@@ -139,3 +139,32 @@ def check_X_content(X: Any) -> None:
 
 def _has_str(values: np.ndarray) -> bool:
     return any(isinstance(v, str | bytes) for v in values.ravel())
+
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def check_float32_range(values: Any, where: str = "") -> None:
+    """Refuse values that do not fit the float32 arithmetic training uses.
+
+    Mini-batches are trained in float32: a float64 value beyond ~3.4e38 would become
+    infinity there, so it is reported here instead of as a ``FloatingPointError``
+    deep in training. ``values`` is a dense array or a sparse matrix (its stored
+    values are checked); max/min need no copy of the data.
+
+    Raises
+    ------
+    ValueError
+        If a value's magnitude exceeds the float32 range.
+    """
+    data = values.data if hasattr(values, "tocsr") else values
+    data = np.asarray(data)
+    if data.dtype.kind != "f" or data.dtype.itemsize <= 4 or data.size == 0:
+        return
+    biggest = max(float(data.max()), -float(data.min()))
+    if biggest > FLOAT32_MAX:
+        raise ValueError(
+            f"Input X holds values up to {biggest:.3g}{where}, beyond the float32 "
+            f"range (+-{FLOAT32_MAX:.3g}) that training uses; rescale X (for "
+            "expression data, log1p of normalised counts)."
+        )

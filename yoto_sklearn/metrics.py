@@ -29,8 +29,26 @@ _CLASSIFICATION_METRICS: dict[str, Callable[[Any, Any], float]] = {
     "accuracy": accuracy_score,
     "balanced_accuracy": balanced_accuracy_score,
 }
+
+
+def scaled_r2(y_true: Any, y_pred: Any) -> float:
+    """R^2 that does not overflow on targets near the float64 limit.
+
+    Both sides are divided by the power of two nearest below the largest true
+    magnitude (exact in floating point), so ordinary targets give bit-identical
+    results to :func:`sklearn.metrics.r2_score` and targets of 1e200 no NaN.
+    """
+    y_true = np.asarray(y_true, dtype=np.float64)
+    y_pred = np.asarray(y_pred, dtype=np.float64)
+    top = float(np.max(np.abs(y_true))) if y_true.size else 0.0
+    if top > 0.0 and np.isfinite(top):
+        scale = 2.0 ** np.floor(np.log2(top))
+        y_true, y_pred = y_true / scale, y_pred / scale
+    return float(r2_score(y_true, y_pred))
+
+
 _REGRESSION_METRICS: dict[str, Callable[[Any, Any], float]] = {
-    "r2": r2_score,
+    "r2": scaled_r2,
     "neg_mean_squared_error": lambda t, p: -mean_squared_error(t, p),
     "neg_mean_absolute_error": lambda t, p: -mean_absolute_error(t, p),
 }
@@ -160,7 +178,10 @@ def make_masked_scorer(
         final = _final_estimator(estimator)
         types = getattr(final, "task_types_", None)
         frame = _data._as_frame(y)
-        if types is not None and len(types) != frame.shape[1]:
+        names = getattr(final, "task_names_", None)
+        if names is not None:
+            frame = _data.match_task_columns(y, frame, list(names))
+        elif types is not None and len(types) != frame.shape[1]:
             types = None
         scores = masked_task_scores(
             frame,
