@@ -44,3 +44,56 @@ def make_adata(
     adata = anndata.AnnData(X=X, obs=obs, var=var)
     adata.layers["counts"] = sp.csr_matrix(counts) if sparse else counts
     return adata
+
+
+def write_10x_folder(adata: anndata.AnnData, folder, *, v3: bool = True) -> None:
+    """Write ``adata.layers['counts']`` as a Cell Ranger matrix folder.
+
+    v3: gzipped ``matrix.mtx.gz``, ``features.tsv.gz`` (id, name, type),
+    ``barcodes.tsv.gz``; v2: plain ``matrix.mtx``, ``genes.tsv`` (id, name),
+    ``barcodes.tsv``.
+    """
+    import gzip
+
+    import scipy.io
+
+    folder.mkdir(parents=True, exist_ok=True)
+    counts = sp.csr_matrix(adata.layers["counts"]).T.tocoo()  # genes x cells
+    ids = [f"ENSG{i:05d}" for i in range(adata.n_vars)]
+    if v3:
+        features = pd.DataFrame(
+            {"id": ids, "name": adata.var_names, "type": "Gene Expression"}
+        )
+        with gzip.open(folder / "matrix.mtx.gz", "wb") as fh:
+            scipy.io.mmwrite(fh, counts)
+        features.to_csv(folder / "features.tsv.gz", sep="\t", header=False, index=False)
+        pd.Series(adata.obs_names).to_csv(
+            folder / "barcodes.tsv.gz", sep="\t", header=False, index=False
+        )
+    else:
+        scipy.io.mmwrite(folder / "matrix.mtx", counts)
+        pd.DataFrame({"id": ids, "name": adata.var_names}).to_csv(
+            folder / "genes.tsv", sep="\t", header=False, index=False
+        )
+        pd.Series(adata.obs_names).to_csv(
+            folder / "barcodes.tsv", sep="\t", header=False, index=False
+        )
+
+
+def write_10x_h5(adata: anndata.AnnData, path) -> None:
+    """Write ``adata.layers['counts']`` as a Cell Ranger v3 ``.h5`` file."""
+    import h5py
+
+    counts = sp.csr_matrix(adata.layers["counts"]).astype(np.int32)  # cells x genes
+    with h5py.File(path, "w") as f:
+        m = f.create_group("matrix")
+        m["barcodes"] = np.asarray(adata.obs_names, dtype="S")
+        m["data"] = counts.data
+        m["indices"] = counts.indices.astype(np.int64)
+        m["indptr"] = counts.indptr.astype(np.int64)
+        m["shape"] = np.array([adata.n_vars, adata.n_obs], dtype=np.int32)
+        feats = m.create_group("features")
+        feats["id"] = np.array([f"ENSG{i:05d}" for i in range(adata.n_vars)], "S")
+        feats["name"] = np.asarray(adata.var_names, dtype="S")
+        feats["feature_type"] = np.array([b"Gene Expression"] * adata.n_vars)
+        feats["genome"] = np.array([b"GRCh38"] * adata.n_vars)

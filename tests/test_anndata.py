@@ -117,7 +117,7 @@ def test_select_genes_missing_labels_are_masked(fit_calls):
     adata.obs["cell_type"] = adata.obs["cell_type"].cat.add_categories([])
     adata.obs.loc[adata.obs_names[-5:], "cell_type"] = np.nan
     adata.obs["nullable"] = pd.array(
-        [None if i % 4 == 0 else float(i) for i in range(adata.n_obs)], dtype="Float64"
+        [None if i % 4 == 0 else i + 0.5 for i in range(adata.n_obs)], dtype="Float64"
     )
     select_genes(adata, ["cell_type", "batch", "score", "nullable"], k=5, **FAST)
     y = fit_calls[0]["y"]
@@ -151,13 +151,14 @@ def test_select_genes_copy_leaves_input_untouched():
 
 def test_select_genes_task_types_override(fit_calls):
     adata = make_adata()
-    adata.obs["level"] = np.arange(adata.n_obs) % 3  # int -> regression by default
+    # whole numbers with <= 100 values -> classification, as in YOTOSelector
+    adata.obs["level"] = np.arange(adata.n_obs) % 3
     select_genes(adata, ["level", "flag"], k=5, **FAST)
-    assert fit_calls[0]["task_types"] == ["regression", "classification"]
+    assert fit_calls[0]["task_types"] == ["classification", "classification"]
     select_genes(
-        adata, ["level", "flag"], k=5, task_types={"level": "classification"}, **FAST
+        adata, ["level", "flag"], k=5, task_types={"level": "regression"}, **FAST
     )
-    assert fit_calls[1]["task_types"] == ["classification", "classification"]
+    assert fit_calls[1]["task_types"] == ["regression", "classification"]
 
 
 @pytest.mark.parametrize(
@@ -195,6 +196,7 @@ def test_infer_task_type():
             "str": ["a", "b"],
             "bool": [True, False],
             "int": [1, 2],
+            "count": np.arange(2) * 1000 + np.arange(2),
             "float": [0.5, 1.5],
             "date": pd.to_datetime(["2020-01-01", "2020-01-02"]),
         }
@@ -204,9 +206,12 @@ def test_infer_task_type():
         "cat": "classification",
         "str": "classification",
         "bool": "classification",
-        "int": "regression",
+        "int": "classification",
+        "count": "classification",  # 2 distinct whole numbers
         "float": "regression",
     }
+    many = pd.Series(np.arange(150), name="n_genes")  # > 100 distinct: a quantity
+    assert infer_task_type(many) == "regression"
     with pytest.raises(TypeError, match="'date' has dtype datetime64"):
         infer_task_type(obs["date"])
 
@@ -251,3 +256,25 @@ def test_load_pbmc68k_reduced():
     assert adata.shape == (700, 765) and adata.raw.shape == (700, 765)
     assert sp.issparse(adata.raw.X)
     assert {"bulk_labels", "phase", "S_score", "G2M_score"} <= set(adata.obs.columns)
+
+
+def test_one_task_type_rule_for_every_door(fit_calls):
+    """YOTOSelector.fit(adata, col), select_genes and the CLI agree on every dtype."""
+    from yoto_sklearn import YOTOSelector
+
+    adata = make_adata()
+    n = adata.n_obs
+    adata.obs["cluster"] = np.arange(n) % 4  # int, few values
+    adata.obs["n_genes"] = np.arange(n) * 7  # int, 120 values: a quantity
+    adata.obs["stage"] = (np.arange(n) % 3).astype(float)  # whole floats
+    columns = ["cluster", "n_genes", "stage", "score", "flag", "batch", "cell_type"]
+    expected = ["classification", "regression", "classification", "regression"]
+    expected += ["classification"] * 3
+    with pytest.warns(UserWarning, match="'n_genes' holds whole numbers with more"):
+        select_genes(adata, columns, k=5, **FAST)
+    assert fit_calls[-1]["task_types"] == expected  # select_genes and the CLI
+    with pytest.warns(UserWarning, match="'n_genes' holds whole numbers"):
+        sel = YOTOSelector(k=5, **FAST).fit(adata, columns)  # task_types=None
+    assert sel.task_types_ == expected
+    with pytest.warns(UserWarning, match="'n_genes' holds whole numbers"):
+        assert [infer_task_type(adata.obs[c]) for c in columns] == expected

@@ -10,8 +10,8 @@ import pytest
 import scipy.io
 import scipy.sparse as sp
 
-from tests._scverse_data import make_adata
-from yoto_sklearn.cli import main
+from tests._scverse_data import make_adata, write_10x_folder, write_10x_h5
+from yoto_sklearn.cli import main, read_data
 
 FAST_ARGS = ["--max-iter", "4", "--set", "hidden_layer_sizes=(16,)", "--quiet"]
 
@@ -142,23 +142,46 @@ def test_fit_categorical_flag_makes_numeric_target_a_classification(h5ad, tmp_pa
     assert record["task_types"] == ["classification", "regression"]
 
 
-def test_fit_10x_folder_with_obs_file(tmp_path):
+@pytest.mark.parametrize("v3", [True, False], ids=["cellranger_v3", "cellranger_v2"])
+def test_fit_10x_folder_with_obs_file(tmp_path, v3):
+    pytest.importorskip("scanpy")
     adata = make_adata()
     folder = tmp_path / "filtered_feature_bc_matrix"
-    folder.mkdir()
-    counts = sp.csr_matrix(adata.layers["counts"]).T  # genes x cells
-    scipy.io.mmwrite(folder / "matrix.mtx", counts)
-    pd.DataFrame(
-        {"id": [f"ENSG{i}" for i in range(40)], "name": adata.var_names}
-    ).to_csv(folder / "features.tsv", sep="\t", header=False, index=False)
-    pd.Series(adata.obs_names).to_csv(
-        folder / "barcodes.tsv", sep="\t", header=False, index=False
-    )
+    write_10x_folder(adata, folder, v3=v3)
     labels = tmp_path / "labels.csv"
     adata.obs[["cell_type"]].to_csv(labels)
     out = tmp_path / "tenx"
     assert _fit(folder, out, "-t", "cell_type", "--obs", str(labels)) == 0
     assert len(pd.read_csv(out / "panel.csv")) == 5
+    read = read_data(folder)
+    assert list(read.var_names) == list(adata.var_names)
+    np.testing.assert_array_equal(read.X.toarray(), adata.layers["counts"])
+
+
+def test_fit_and_predict_10x_h5(tmp_path):
+    pytest.importorskip("scanpy")
+    adata = make_adata()
+    path = tmp_path / "filtered_feature_bc_matrix.h5"
+    write_10x_h5(adata, path)
+    read = read_data(path)
+    assert list(read.obs_names) == list(adata.obs_names)
+    np.testing.assert_array_equal(read.X.toarray(), adata.layers["counts"])
+    labels = tmp_path / "labels.tsv"
+    adata.obs[["cell_type", "flag"]].to_csv(labels, sep="\t")
+    out = tmp_path / "h5run"
+    assert _fit(path, out, "-t", "cell_type", "-t", "flag", "--obs", str(labels)) == 0
+    pred = tmp_path / "p.csv"
+    assert main(["predict", str(out), str(path), "--out", str(pred), "-q"]) == 0
+    assert list(pd.read_csv(pred, index_col="cell").index) == list(adata.obs_names)
+
+
+def test_10x_formats_without_scanpy_say_what_is_needed(tmp_path, capsys, monkeypatch):
+    adata = make_adata()
+    write_10x_h5(adata, tmp_path / "x.h5")
+    monkeypatch.setitem(sys.modules, "scanpy", None)
+    rc = _fit(tmp_path / "x.h5", tmp_path / "out", "-t", "cell_type")
+    assert rc == 1
+    assert "reading a 10x .h5 file needs scanpy" in _error_line(capsys)
 
 
 def test_predict_missing_panel_gene_names_it(h5ad, tmp_path, capsys):
@@ -296,7 +319,7 @@ def test_predict_with_a_model_fitted_without_gene_names(h5ad, tmp_path, capsys):
     import anndata
 
     import yoto_sklearn
-    from yoto_sklearn.cli import _save_model
+    from yoto_sklearn.cli._outputs import save_model as _save_model
 
     adata = anndata.read_h5ad(h5ad)
     sel = yoto_sklearn.YOTOSelector(
@@ -331,7 +354,7 @@ class _NoSave:
 def test_save_model_falls_back_to_joblib(tmp_path, capsys):
     import joblib
 
-    from yoto_sklearn.cli import _save_model
+    from yoto_sklearn.cli._outputs import save_model as _save_model
 
     path = _save_model(_Refuses(), tmp_path)
     assert path.name == "model.joblib"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,9 +17,9 @@ from ._validation import check_float32_range
 CLASSIFICATION = "classification"
 REGRESSION = "regression"
 TASK_TYPES = (CLASSIFICATION, REGRESSION)
-# A float column whose observed values are all integers and that has at most this many
-# distinct values is read as class labels (e.g. ``[0., 1., nan]``), not as a regression
-# target. Override with ``task_types``.
+# A numeric column whose observed values are all whole numbers and that has at most
+# this many distinct values is read as class labels (e.g. ``[0., 1., nan]``); with more,
+# as a regression target (see :func:`detect_task_type`). Override with ``task_types``.
 MAX_AUTO_FLOAT_CLASSES = 100
 
 
@@ -232,18 +233,52 @@ def _as_frame(y: Any) -> pd.DataFrame:
     return frame
 
 
-def _detect_kind(col: pd.Series, observed: pd.Series) -> str:
-    dtype = col.dtype
+def detect_task_type(column: pd.Series) -> str:
+    """The task type of one target column: the one rule of every door.
+
+    ``YOTOSelector.fit`` (``task_types=None``), :func:`yoto_sklearn.anndata.
+    select_genes` and the ``yoto-sklearn fit`` command all use this rule; pass
+    ``task_types`` (``--categorical`` / ``--regression`` on the command line) to
+    override it. Missing labels are ignored.
+
+    - text, categories and booleans: ``"classification"``;
+    - numbers (integer or float dtype, or an object column holding only numbers):
+      ``"classification"`` when every observed value is a whole number and there
+      are at most ``MAX_AUTO_FLOAT_CLASSES`` (100) distinct values (``0/1``, cluster
+      ids, stages), else ``"regression"`` (scores, ages, counts with many values;
+      whole numbers with more values also warn, in case they are labels);
+    - dates, time spans and complex numbers: a ``TypeError``.
+
+    Parameters
+    ----------
+    column : pandas.Series
+        The target column.
+
+    Returns
+    -------
+    task_type : {"classification", "regression"}
+        The task type.
+
+    Raises
+    ------
+    TypeError
+        For a dtype that is neither labels nor numbers.
+    """
+    dtype = column.dtype
+    observed = column[~pd.isna(column).to_numpy()]
     if isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(dtype):
         return CLASSIFICATION
-    if pd.api.types.is_integer_dtype(dtype):
-        return CLASSIFICATION
-    if pd.api.types.is_float_dtype(dtype):
-        values = observed.to_numpy(dtype=np.float64)
-        integral = np.all(np.isfinite(values)) and np.all(values == np.round(values))
-        if integral and len(np.unique(values)) <= MAX_AUTO_FLOAT_CLASSES:
-            return CLASSIFICATION
-        return REGRESSION
+    if (
+        pd.api.types.is_complex_dtype(dtype)
+        or pd.api.types.is_datetime64_any_dtype(dtype)
+        or pd.api.types.is_timedelta64_dtype(dtype)
+    ):
+        raise TypeError(
+            f"Target column {column.name!r} has dtype {dtype}, which is neither "
+            "labels (text, categories, booleans) nor numbers."
+        )
+    if pd.api.types.is_numeric_dtype(dtype):
+        return _numbers_kind(observed.to_numpy(dtype=np.float64), column.name)
     kinds = {type(v) for v in observed}
     if (
         kinds
@@ -251,8 +286,28 @@ def _detect_kind(col: pd.Series, observed: pd.Series) -> str:
         and not any(issubclass(t, bool | np.bool_) for t in kinds)
     ):
         # object column of plain numbers: decide like the numeric dtypes do
-        return _detect_kind(observed.astype(np.float64), observed.astype(np.float64))
+        return _numbers_kind(observed.to_numpy(dtype=np.float64), column.name)
     return CLASSIFICATION
+
+
+def _whole(values: np.ndarray) -> bool:
+    return bool(np.all(np.isfinite(values)) and np.all(values == np.round(values)))
+
+
+def _numbers_kind(values: np.ndarray, name: Any) -> str:
+    if not _whole(values):
+        return REGRESSION
+    if len(np.unique(values)) <= MAX_AUTO_FLOAT_CLASSES:
+        return CLASSIFICATION
+    warnings.warn(
+        f"Target column {name!r} holds whole numbers with more than "
+        f"{MAX_AUTO_FLOAT_CLASSES} distinct values: it is treated as a regression "
+        "target. If they are class labels (e.g. patient ids), pass "
+        f"task_types={{{name!r}: 'classification'}}.",
+        UserWarning,
+        stacklevel=4,
+    )
+    return REGRESSION
 
 
 def _resolve_types(task_types: Any, names: list[str]) -> list[str | None]:
@@ -384,7 +439,7 @@ def encode_targets(
                 f"Target column {name!r} has no observed label (all values missing)."
             )
         if kind is None:
-            kind = _detect_kind(col, observed)
+            kind = detect_task_type(col)
         if kind == REGRESSION:
             try:
                 values = observed.to_numpy(dtype=np.float64)
@@ -420,7 +475,9 @@ def encode_targets(
                 # are None): keep them booleans, not 0.0 / 1.0
                 values = values.astype(bool)
             elif kinds_seen == {"number"}:
-                values = values.astype(np.float64)
+                whole = all(isinstance(v, numbers.Integral) for v in values)
+                # integers (e.g. an int obs column with missing labels) stay ints
+                values = values.astype(np.int64 if whole else np.float64)
                 if not np.all(np.isfinite(values)):
                     raise ValueError(
                         f"Target column {name!r} contains infinity; use NaN for a "

@@ -169,10 +169,12 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
         Minimum decrease of the validation loss that counts as an improvement.
     task_types : None, str, list or dict, default=None
         Type of each task, ``"classification"`` or ``"regression"``. ``None`` (or
-        ``"auto"``) detects it per column: strings, booleans, categories and
-        integers are classification; floats are regression unless every observed
-        value is an integer and there are at most 100 distinct values. A str applies
-        to all tasks, a list gives one entry per column, a dict maps task names.
+        ``"auto"``) detects it per column with the rule every door shares
+        (``yoto_sklearn._data.detect_task_type``): text, categories, booleans and
+        whole numbers with at most 100 distinct values are classification; other
+        numbers are regression (with a warning when they are whole numbers). A
+        str applies to all tasks, a list gives one entry per column, a dict maps
+        task names.
     task_weights : None, list or dict, default=None
         Weight of each task's loss (default 1 for every task).
     class_weight : {"balanced"} or None, default="balanced"

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from ._data import detect_task_type
+
 if TYPE_CHECKING:  # pragma: no cover
     import anndata
 
@@ -24,6 +26,11 @@ __all__ = ["select_genes", "obs_targets", "infer_task_type"]
 def infer_task_type(column: pd.Series) -> str:
     """Return the YOTO task type of one ``adata.obs`` column.
 
+    The same rule as ``YOTOSelector`` and the command line:
+    :func:`yoto_sklearn._data.detect_task_type` (text, categories, booleans and
+    whole numbers with at most 100 distinct values are classification; other
+    numbers are regression).
+
     Parameters
     ----------
     column : pandas.Series
@@ -32,30 +39,14 @@ def infer_task_type(column: pd.Series) -> str:
     Returns
     -------
     task_type : {"classification", "regression"}
-        ``"classification"`` for categorical, string, object and boolean
-        columns; ``"regression"`` for integer and float columns.
+        The task type.
 
     Raises
     ------
     TypeError
         For any other dtype (dates, complex numbers...).
     """
-    dtype = column.dtype
-    if (
-        isinstance(dtype, pd.CategoricalDtype)
-        or pd.api.types.is_bool_dtype(dtype)
-        or pd.api.types.is_object_dtype(dtype)
-        or pd.api.types.is_string_dtype(dtype)
-    ):
-        return "classification"
-    if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_complex_dtype(
-        dtype
-    ):
-        return "regression"
-    raise TypeError(
-        f"obs column {column.name!r} has dtype {dtype}, which is neither "
-        "categorical/string (classification) nor numeric (regression)"
-    )
+    return detect_task_type(column)
 
 
 def obs_targets(
@@ -72,8 +63,8 @@ def obs_targets(
     targets : str or sequence of str
         Names of the obs columns, one task each.
     task_types : dict, list, str or None, default=None
-        Task type per target. ``None`` infers it from the dtype with
-        :func:`infer_task_type`.
+        Task type per target. ``None`` (or a target missing from a dict) uses the
+        rule of :func:`infer_task_type`, the same as ``YOTOSelector``'s.
 
     Returns
     -------
@@ -242,9 +233,10 @@ def select_genes(
         selector as they are).
     targets : str or list of str
         Names of ``adata.obs`` columns, one task per column. Categorical,
-        string, object and boolean columns become classification tasks;
-        integer and float columns become regression tasks (pass
-        ``task_types=`` to override). Missing values (``NaN``, ``None``,
+        string, object and boolean columns, and whole numbers with at most 100
+        distinct values, become classification tasks; other numbers become
+        regression tasks (the rule of ``YOTOSelector``; pass ``task_types=`` to
+        override). Missing values (``NaN``, ``None``,
         ``pd.NA``) are missing labels: those cells still train the other
         tasks and the shared panel.
     k : int, default=50

@@ -114,7 +114,7 @@ def masked_task_scores(
         for name in true.columns:
             col = true[name]
             observed = col[~pd.isna(col)]
-            kind = _data._detect_kind(col, observed) if len(observed) else "regression"
+            kind = _data.detect_task_type(col) if len(observed) else "regression"
             task_types.append(kind)
     cls_metric = _metric(
         classification_metric, _CLASSIFICATION_METRICS, "classification"

@@ -1,0 +1,66 @@
+"""Command line: ``yoto-sklearn demo | fit | predict``.
+
+Run ``yoto-sklearn --help`` (or ``python -m yoto_sklearn --help``) for the options.
+Bad input ends with a one-line ``yoto-sklearn: error: ...`` on stderr and exit status
+1 (2 for unusable command-line syntax).
+
+One module per concern: ``_parser`` (arguments; imports nothing heavy, so ``--help``
+is instant), ``readers`` (files to AnnData), ``_commands`` (demo / fit / predict),
+``_report`` (metrics, baseline, tables), ``_outputs`` (what a run writes).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from ._parser import PROG, CLIError, build_parser
+
+__all__ = ["main", "build_parser", "read_data", "CLIError"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "read_data":  # keeps ``from yoto_sklearn.cli import read_data`` light
+        from .readers import read_data
+
+        return read_data
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``yoto-sklearn`` command line.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        Arguments without the program name; defaults to ``sys.argv[1:]``.
+
+    Returns
+    -------
+    status : int
+        0 on success, 1 for bad input (a one-line message on stderr), 2 for
+        bad command-line syntax.
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        from . import _commands
+
+        handlers = {
+            "demo": _commands.cmd_demo,
+            "fit": _commands.cmd_fit,
+            "predict": _commands.cmd_predict,
+        }
+        return handlers[args.command](args)
+    except (CLIError, ValueError, TypeError, OSError, ImportError) as exc:
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"{PROG}: error: {message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

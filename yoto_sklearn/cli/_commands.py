@@ -1,0 +1,411 @@
+"""The three commands, ``demo``, ``fit`` and ``predict``: from a file to a panel.
+
+The data path of ``fit``: :func:`~yoto_sklearn.cli.readers.read_data` (file to
+AnnData) -> :func:`~yoto_sklearn.anndata.obs_targets` (obs columns to tasks, one
+type rule for every door) -> train/test split -> :func:`~yoto_sklearn.anndata.
+select_genes` (the fit) -> ``_outputs`` (model, panel, metrics.json, PNGs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import time
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from . import _outputs, _report
+from ._parser import CLIError
+from .readers import TABLE_SUFFIXES, read_data, read_obs_table, read_panel_columns
+from .readers import suffix as data_suffix
+
+if TYPE_CHECKING:  # pragma: no cover
+    import anndata
+
+
+def _parse_set(items: Sequence[str] | None) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for item in items or ():
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise CLIError(f"--set expects NAME=VALUE, got {item!r}")
+        try:
+            value: Any = ast.literal_eval(raw)
+        except (ValueError, SyntaxError):
+            value = raw
+        params[key.strip()] = value
+    return params
+
+
+def _selector_params(args: argparse.Namespace) -> dict[str, Any]:
+    params = _parse_set(getattr(args, "set", None))
+    params.setdefault("random_state", args.seed)
+    params.setdefault("device", args.device)
+    params.setdefault("verbose", 0 if args.quiet else 1)
+    if getattr(args, "max_iter", None) is not None:
+        params["max_iter"] = args.max_iter
+    if getattr(args, "temperature", None) is not None:
+        params["temperature"] = args.temperature
+    return params
+
+
+def _task_type_flags(
+    args: argparse.Namespace, targets: Sequence[str], user_types: Any
+) -> Any:
+    """``--categorical`` / ``--regression`` as a task_types dict."""
+    flags = {
+        "classification": list(getattr(args, "categorical", None) or []),
+        "regression": list(getattr(args, "regression", None) or []),
+    }
+    option = {"classification": "--categorical", "regression": "--regression"}
+    chosen: dict[str, str] = {}
+    for kind, columns in flags.items():
+        for column in columns:
+            if column not in targets:
+                raise CLIError(
+                    f"{option[kind]} {column!r} is not one of the --target columns"
+                )
+            if chosen.get(column, kind) != kind:
+                raise CLIError(
+                    f"{column!r} is given both --categorical and --regression"
+                )
+            chosen[column] = kind
+    if chosen and user_types is None:
+        return chosen
+    return user_types
+
+
+def _n_genes(adata: anndata.AnnData, layer: str | None, use_raw: bool) -> int:
+    if use_raw:
+        if adata.raw is None:
+            raise CLIError("--use-raw given but the data has no .raw")
+        return int(adata.raw.n_vars)
+    if layer is not None and layer not in adata.layers:
+        raise CLIError(
+            f"unknown layer {layer!r}; the data has layers: {list(adata.layers)}"
+        )
+    return int(adata.n_vars)
+
+
+def _check_targets(adata: anndata.AnnData, targets: Sequence[str]) -> None:
+    from .._data import _short_list
+
+    missing = [t for t in targets if t not in adata.obs.columns]
+    if missing:
+        raise CLIError(
+            f"unknown obs column {missing[0]!r}; available: "
+            f"{_short_list(list(adata.obs.columns))}"
+        )
+
+
+def _split(
+    obs: pd.DataFrame,
+    targets: Sequence[str],
+    task_types: Sequence[str],
+    test_size: float,
+    seed: int | None,
+) -> tuple[np.ndarray, np.ndarray, str | None]:
+    """Train/test cell indices, stratified on the first classification task."""
+    from sklearn.model_selection import train_test_split
+
+    index = np.arange(obs.shape[0])
+    strat_name = next(
+        (t for t, k in zip(targets, task_types, strict=True) if k == "classification"),
+        None,
+    )
+    stratify = None
+    if strat_name is not None:
+        column = obs[strat_name]
+        labels = column.astype(str).where(column.notna(), "<missing>").to_numpy()
+        if pd.Series(labels).value_counts().min() >= 2:
+            stratify = labels
+        else:
+            strat_name = None
+    train, test = train_test_split(
+        index, test_size=test_size, random_state=seed, stratify=stratify
+    )
+    return np.sort(train), np.sort(test), strat_name
+
+
+def _as_anndata(matrix: Any, obs_names: Any, var_names: Any) -> anndata.AnnData:
+    import anndata
+
+    return anndata.AnnData(
+        X=matrix,
+        obs=pd.DataFrame(index=pd.Index(obs_names).astype(str)),
+        var=pd.DataFrame(index=pd.Index(var_names).astype(str)),
+    )
+
+
+def fit_and_report(
+    args: argparse.Namespace,
+    adata: anndata.AnnData,
+    targets: Sequence[str],
+    *,
+    k: int,
+    layer: str | None,
+    use_raw: bool,
+    test_size: float,
+    out: Path,
+    source: str,
+    baseline: bool,
+) -> dict[str, Any]:
+    """Shared body of ``fit`` and ``demo``: split, fit, evaluate, write."""
+    from ..anndata import _fit_matrix, obs_targets, select_genes
+
+    started = time.perf_counter()
+    if out.exists() and not out.is_dir():
+        raise CLIError(f"--out {out} exists and is not a folder")
+    n_genes = _n_genes(adata, layer, use_raw)
+    _check_targets(adata, targets)
+    if k > n_genes:
+        raise CLIError(f"--k {k} is larger than the number of genes ({n_genes})")
+    params = _selector_params(args)
+    user_types = _task_type_flags(args, targets, params.pop("task_types", None))
+    y_all, task_types = obs_targets(adata.obs, targets, user_types)
+
+    if test_size > 0:
+        train_idx, test_idx, strat = _split(
+            adata.obs, targets, task_types, test_size, args.seed
+        )
+        train = adata[train_idx].copy()
+        test = adata[test_idx].copy()
+    else:
+        train, test, strat = adata, None, None
+        train_idx, test_idx = np.arange(adata.n_obs), np.arange(0)
+
+    _outputs.say(
+        args,
+        f"fitting YOTO: {train.n_obs} cells x {n_genes} genes, k={k}, tasks: "
+        + ", ".join(
+            f"{t} ({kind})" for t, kind in zip(targets, task_types, strict=True)
+        ),
+    )
+    fit_started = time.perf_counter()
+    with warnings.catch_warnings():
+        if args.quiet:
+            warnings.simplefilter("ignore")
+        selector = select_genes(
+            train,
+            list(targets),
+            k=k,
+            layer=layer,
+            use_raw=use_raw,
+            task_types=task_types,
+            **params,
+        )
+    fit_seconds = time.perf_counter() - fit_started
+
+    matrix, gene_names = _fit_matrix(train, layer, use_raw)
+    out.mkdir(parents=True, exist_ok=True)
+    _outputs.clear_previous_run(out)
+    panel = _outputs.write_panel(selector, list(gene_names), out)
+    model_path = _outputs.save_model(selector, out)
+
+    X_train = _as_anndata(matrix, train.obs_names, gene_names)
+    record: dict[str, Any] = {
+        "data": {
+            "source": source,
+            "n_cells": int(adata.n_obs),
+            "n_genes": n_genes,
+            "layer": layer,
+            "use_raw": use_raw,
+            "n_train": int(train_idx.size),
+            "n_test": int(test_idx.size),
+            "test_size": test_size,
+            "stratified_on": strat,
+            "seed": args.seed,
+        },
+        "k": k,
+        "targets": list(targets),
+        "task_types": list(task_types),
+        "params": selector.get_params(deep=False),
+        "panel": panel,
+        "model": model_path.name,
+        "n_iter": getattr(selector, "n_iter_", None),
+        "device": str(getattr(selector, "device_", args.device)),
+        "fit_seconds": round(fit_seconds, 2),
+        "train_metrics": _report.evaluate(
+            selector, X_train, y_all.iloc[train_idx], task_types
+        ),
+        "loss_curve": getattr(selector, "loss_curve_", None),
+        "validation_loss_curve": getattr(selector, "validation_loss_curve_", None),
+        "validation_scores": getattr(selector, "validation_scores_", None),
+    }
+
+    X_eval, y_eval, which = X_train, y_all.iloc[train_idx], "train"
+    if test is not None:
+        test_matrix, _ = _fit_matrix(test, layer, use_raw)
+        X_eval = _as_anndata(test_matrix, test.obs_names, gene_names)
+        y_eval, which = y_all.iloc[test_idx], "test"
+        record["test_metrics"] = _report.evaluate(selector, X_eval, y_eval, task_types)
+        if baseline:
+            record["baseline"] = _report.baseline(
+                matrix, y_all.iloc[train_idx], test_matrix, y_eval, task_types, k
+            )
+    # The record is complete before any picture is drawn: a plotting failure
+    # cannot leave a run folder without its metrics.
+    record["plots"] = []
+    record["wall_seconds"] = round(time.perf_counter() - started, 2)
+    _outputs.write_json(out / _outputs.RUN_FILE, record)
+    record["plots"] = _outputs.write_plots(
+        args, selector, gene_names, out, X_eval, y_eval, which
+    )
+    record["wall_seconds"] = round(time.perf_counter() - started, 2)
+    _outputs.write_json(out / _outputs.RUN_FILE, record)
+    return record
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    """``yoto-sklearn fit``."""
+    targets = list(dict.fromkeys(args.target))
+    if args.layer is not None and args.use_raw:
+        raise CLIError("use either --layer or --use-raw, not both")
+    extra = None
+    if args.obs is not None:
+        extra = read_obs_table(Path(args.obs))
+    in_data = [t for t in targets if extra is None or t not in extra.columns]
+    adata = read_data(args.data, in_data)
+    if extra is not None:
+        if not extra.index.isin(adata.obs_names).any():
+            raise CLIError(
+                f"no cell name of {Path(args.obs).name} matches the data's cell names"
+            )
+        adata.obs = adata.obs.join(extra.reindex(adata.obs_names), rsuffix="_obs")
+    record = fit_and_report(
+        args,
+        adata,
+        targets,
+        k=args.k,
+        layer=args.layer,
+        use_raw=args.use_raw,
+        test_size=args.test_size,
+        out=Path(args.out),
+        source=str(args.data),
+        baseline=False,
+    )
+    if not args.quiet:
+        which = "test" if "test_metrics" in record else "training"
+        print(f"Per-task {which} metrics:")
+        print(_report.format_table(_report.metric_rows(record, with_baseline=False)))
+        print(f"Panel ({len(record['panel'])} genes, best first):")
+        print(_report.wrap(record["panel"]))
+        print(f"Wrote {args.out}/ (panel.csv, {record['model']}, metrics.json, PNGs)")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """``yoto-sklearn demo``."""
+    from ..datasets import load_pbmc68k_reduced
+
+    started = time.perf_counter()
+    adata = load_pbmc68k_reduced()
+    from ._parser import DEMO_TARGETS
+
+    targets = list(args.target or DEMO_TARGETS)
+    _outputs.say(
+        args,
+        f"pbmc68k_reduced: {adata.n_obs} cells x {adata.raw.n_vars} genes "
+        "(adata.raw, log-normalised); "
+        f"{int(round(args.test_size * 100))}% test cells, stratified on bulk_labels",
+    )
+    record = fit_and_report(
+        args,
+        adata,
+        targets,
+        k=args.k,
+        layer=None,
+        use_raw=True,
+        test_size=args.test_size,
+        out=Path(args.out),
+        source="pbmc68k_reduced (scanpy)",
+        baseline=True,
+    )
+    record["wall_seconds"] = round(time.perf_counter() - started, 2)
+    _outputs.write_json(Path(args.out) / _outputs.RUN_FILE, record)
+    if not args.quiet:
+        n_test = record["data"]["n_test"]
+        print(f"\nTest metrics on {n_test} held-out cells, k={args.k} genes:")
+        print(_report.format_table(_report.metric_rows(record, with_baseline=True)))
+        print(
+            "YOTO: one model, one shared panel for all tasks, trained once. "
+            "Baseline: SelectKBest(f_classif)+LogisticRegression "
+            "(f_regression+Ridge for regression), its own k genes per task."
+        )
+        print(f"\nYOTO panel ({len(record['panel'])} genes, best first):")
+        print(_report.wrap(record["panel"]))
+        print(
+            f"\nWrote {args.out}/: panel.csv, gene_scores.csv, {record['model']}, "
+            f"metrics.json, {', '.join(record['plots']) or 'no plots'}"
+        )
+        print(
+            f"Wall time {record['wall_seconds']:.1f} s "
+            f"(YOTO fit {record['fit_seconds']:.1f} s, {record['n_iter']} epochs)"
+        )
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    """``yoto-sklearn predict``."""
+    import scipy.sparse as sp
+
+    out = Path(args.out)
+    out_sep = TABLE_SUFFIXES.get(data_suffix(out))
+    if out_sep is None or out.suffix.lower() == ".gz":
+        raise CLIError(f"--out must end in .csv or .tsv, got {out.name!r}")
+    model_path, record = _outputs.resolve_model(Path(args.model))
+    data = Path(args.data)
+    if not data.exists():
+        raise FileNotFoundError(f"no such file or folder: {data}")
+    fitted = record.get("data", {})
+    use_raw = args.use_raw if args.use_raw is not None else fitted.get("use_raw", False)
+    layer = args.layer if args.layer is not None else fitted.get("layer")
+    if args.layer == "":
+        layer = None
+
+    selector = _outputs.load_model(model_path)
+    support = np.asarray(selector.support_, dtype=int)
+    n_features = int(selector.n_features_in_)
+    fitted_names = getattr(selector, "feature_names_in_", None)
+    names = None if fitted_names is None else [str(n) for n in fitted_names]
+    block, cells = read_panel_columns(data, names, n_features, support, layer, use_raw)
+
+    # Only the panel columns are read; the others are zeros (the prediction
+    # never looks at them: YOTO masks every non-panel gene).
+    block = sp.csr_matrix(block, dtype=np.float32)
+    coo = block.tocoo()
+    full = sp.csr_matrix(
+        (coo.data, (coo.row, support[coo.col])),
+        shape=(block.shape[0], n_features),
+        dtype=np.float32,
+    )
+    # named model: an AnnData whose var_names the model checks; unnamed: positions
+    X = full if names is None else _as_anndata(full, cells, names)
+    pred = _report.predict_table(selector, X)
+    task_names = list(getattr(selector, "task_names_", [])) or [
+        f"task_{j}" for j in range(pred.shape[1])
+    ]
+    task_types = list(getattr(selector, "task_types_", []))
+    table = pd.DataFrame(index=pd.Index(cells, name="cell"))
+    proba = None
+    if "classification" in task_types:
+        proba = selector.predict_proba(X)
+        if len(task_types) == 1:
+            proba = [proba]
+    for j, name in enumerate(task_names):
+        table[name] = pred[:, j]
+        if proba is not None and proba[j] is not None:
+            table[f"{name}_probability"] = np.asarray(proba[j]).max(axis=1)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out, sep=out_sep)
+    _outputs.say(
+        args,
+        f"predicted {len(task_names)} task(s) for {table.shape[0]} cells from "
+        f"{support.size} panel genes -> {out}",
+    )
+    return 0

@@ -1,0 +1,197 @@
+"""What ``fit`` and ``demo`` write: model file, panel tables, metrics.json, PNGs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ._parser import CLIError
+
+MODEL_FILE = "model.safetensors"
+# Written by yoto-sklearn 0.1 (a torch archive); still read.
+LEGACY_MODEL_FILE = "model.pt"
+JOBLIB_MODEL_FILE = "model.joblib"
+RUN_FILE = "metrics.json"
+# Files a run always writes (pictures are listed in the run record).
+_RUN_FILES = (
+    "panel.csv",
+    "gene_scores.csv",
+    RUN_FILE,
+    MODEL_FILE,
+    LEGACY_MODEL_FILE,
+    JOBLIB_MODEL_FILE,
+)
+
+
+def say(args: argparse.Namespace, message: str) -> None:
+    """Print a progress message on stderr unless ``--quiet``."""
+    if not args.quiet:
+        print(message, file=sys.stderr, flush=True)
+
+
+def clear_previous_run(out: Path) -> None:
+    """Remove the files an earlier run wrote into ``out`` (and nothing else).
+
+    Without this, a second ``fit`` into the same folder would leave the first run's
+    pictures (e.g. a confusion matrix of a task it no longer has) next to the new
+    results. Only the fixed output names and the pictures listed in the earlier
+    ``metrics.json`` are removed; other files in the folder are left alone.
+    """
+    if not out.is_dir():
+        return
+    names = list(_RUN_FILES)
+    record_file = out / RUN_FILE
+    if record_file.is_file():
+        try:
+            plots = json.loads(record_file.read_text()).get("plots") or []
+        except (OSError, ValueError, AttributeError):
+            plots = []
+        names += [p for p in plots if isinstance(p, str) and "/" not in p]
+    for name in names:
+        path = out / name
+        if path.is_file():
+            path.unlink()
+
+
+def save_model(selector: Any, out: Path) -> Path:
+    """Save with the selector's own safe format, else with joblib.
+
+    joblib (pickle) is used when the selector has no ``save`` method or when
+    ``save`` refuses the model (e.g. class labels it cannot store without
+    pickling), so that a finished fit is never lost; a note says so.
+    """
+    if hasattr(selector, "save"):
+        path = out / MODEL_FILE
+        try:
+            selector.save(path)
+            return path
+        except ValueError as exc:
+            print(
+                f"note: {type(selector).__name__}.save refused this model ({exc}); "
+                f"writing {JOBLIB_MODEL_FILE} with joblib instead",
+                file=sys.stderr,
+            )
+    import joblib
+
+    path = out / JOBLIB_MODEL_FILE
+    joblib.dump(selector, path)
+    return path
+
+
+def resolve_model(path: Path) -> tuple[Path, dict[str, Any]]:
+    """Return the model file and the run record found next to it (if any)."""
+    if not path.exists():
+        raise FileNotFoundError(f"no such model: {path}")
+    folder = path if path.is_dir() else path.parent
+    if path.is_dir():
+        for name in (MODEL_FILE, LEGACY_MODEL_FILE, JOBLIB_MODEL_FILE):
+            if (path / name).exists():
+                path = path / name
+                break
+        else:
+            raise CLIError(
+                f"{path} holds no {MODEL_FILE} or {JOBLIB_MODEL_FILE}: give the "
+                "folder written by 'yoto-sklearn fit' or the model file itself"
+            )
+    record: dict[str, Any] = {}
+    run_file = folder / RUN_FILE
+    if run_file.is_file():
+        try:
+            record = json.loads(run_file.read_text())
+        except (OSError, ValueError):
+            record = {}
+    return path, record
+
+
+def load_model(path: Path) -> Any:
+    """Load a model file written by :func:`save_model`."""
+    if path.suffix == ".joblib":
+        import joblib
+
+        return joblib.load(path)
+    from yoto_sklearn import YOTOSelector
+
+    return YOTOSelector.load(path)
+
+
+def write_panel(selector: Any, gene_names: Sequence[str], out: Path) -> list[str]:
+    """Write ``panel.csv`` and ``gene_scores.csv``; return the panel genes."""
+    scores = np.asarray(selector.scores_, dtype=float)
+    ranking = np.asarray(selector.ranking_, dtype=int)
+    support = np.asarray(selector.support_, dtype=int)
+    names = np.asarray(gene_names, dtype=object)
+    panel = pd.DataFrame(
+        {"gene": names[support], "score": scores[support], "rank": ranking[support]}
+    )
+    panel.to_csv(out / "panel.csv", index=False)
+    every = pd.DataFrame(
+        {
+            "gene": names,
+            "score": scores,
+            "rank": ranking,
+            "selected": np.isin(np.arange(names.size), support),
+        }
+    ).sort_values("rank", kind="stable")
+    every.to_csv(out / "gene_scores.csv", index=False)
+    return [str(g) for g in names[support]]
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+def write_plots(
+    args: argparse.Namespace,
+    selector: Any,
+    gene_names: Sequence[str],
+    out: Path,
+    X_eval: Any,
+    y_eval: pd.DataFrame,
+    which: str,
+) -> list[str]:
+    """Write the PNGs of a run; return their file names (none without matplotlib)."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        say(
+            args,
+            "plots skipped: matplotlib is not installed "
+            '(pip install "yoto-sklearn[plot]")',
+        )
+        return []
+    from .. import plotting
+
+    written = []
+    plotting.plot_training_curves(selector, path=out / "training_curves.png")
+    written.append("training_curves.png")
+    plotting.plot_gene_scores(
+        selector, feature_names=list(gene_names), path=out / "gene_scores.png"
+    )
+    written.append("gene_scores.png")
+    figures = plotting.plot_confusion_matrices(
+        selector, X_eval, y_eval, directory=out, prefix=f"confusion_{which}_"
+    )
+    written += [f"confusion_{which}_{_safe(name)}.png" for name in figures]
+    return written
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, tuple | set):
+        return list(value)
+    return str(value)
+
+
+def write_json(path: Path, record: dict[str, Any]) -> None:
+    """Write ``record`` as indented JSON (numpy values converted)."""
+    path.write_text(json.dumps(record, indent=2, default=_json_default) + "\n")

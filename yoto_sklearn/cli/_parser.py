@@ -1,0 +1,253 @@
+"""The argument parser of ``yoto-sklearn``: argparse only, so ``--help`` is instant.
+
+Nothing here imports numpy, pandas, torch, anndata or matplotlib; the commands
+import what they need when they run.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+PROG = "yoto-sklearn"
+DEMO_TARGETS = ("bulk_labels", "phase", "S_score", "G2M_score")
+
+
+class CLIError(Exception):
+    """Bad input detected by the command line itself (one-line message)."""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected 0 <= value < 1, got {value}")
+    return value
+
+
+def _quiet(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--quiet",
+        "-q",
+        action="store_true",
+        help="print nothing but errors (no progress bar, no tables)",
+    )
+
+
+def _common(parser: argparse.ArgumentParser, seed_default: int | None = 0) -> None:
+    _quiet(parser)
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=seed_default,
+        help="random seed for the split and the training (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--device",
+        default="auto",
+        help="torch device to train on: auto (GPU if available), cpu, cuda, "
+        "cuda:1, mps... (default: %(default)s)",
+    )
+
+
+def _training_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--max-iter",
+        type=_positive_int,
+        metavar="N",
+        default=None,
+        help="maximum number of training epochs (default: the selector's)",
+    )
+    parser.add_argument(
+        "--temperature",
+        type=float,
+        metavar="TAU",
+        default=None,
+        help="final temperature of the relaxed top-k (default: the selector's)",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        metavar="NAME=VALUE",
+        help="any other YOTOSelector parameter, e.g. --set hidden_layer_sizes=(128,) "
+        "--set dropout=0.2 (repeatable; VALUE is a Python literal)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of the ``yoto-sklearn`` command.
+
+    Returns
+    -------
+    parser : argparse.ArgumentParser
+    """
+    from yoto_sklearn import __version__
+
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="YOTO (You Only Train Once): pick a panel of k genes that "
+        "predicts cell labels, with one multi-task model trained once.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n"
+        "  yoto-sklearn demo\n"
+        "  yoto-sklearn fit cells.h5ad --target cell_type --target phase --k 50 "
+        "--out run/\n"
+        "  yoto-sklearn predict run/ new_cells.h5ad --out predictions.csv\n\n"
+        "Run 'yoto-sklearn COMMAND --help' for the options of a command.",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {__version__}"
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    demo = commands.add_parser(
+        "demo",
+        help="train on real PBMC data (ships with scanpy) and compare to a baseline",
+        description="Train one multi-task YOTO model on pbmc68k_reduced (700 PBMCs "
+        "x 765 genes, log-normalised adata.raw; needs scanpy: pip install "
+        '"yoto-sklearn[demo]"), print per-task test metrics next to '
+        "SelectKBest(f_classif)+LogisticRegression at the same k, print the panel "
+        "and write panel.csv, the model, metrics.json and PNGs to --out.",
+    )
+    demo.add_argument(
+        "--out",
+        default="yoto-demo",
+        metavar="DIR",
+        help="output folder (default: %(default)s)",
+    )
+    demo.add_argument(
+        "--k", type=_positive_int, default=30, help="panel size (default: %(default)s)"
+    )
+    demo.add_argument(
+        "--target",
+        action="append",
+        metavar="COL",
+        help="obs column to predict (repeatable; default: "
+        + " ".join(DEMO_TARGETS)
+        + ")",
+    )
+    demo.add_argument(
+        "--test-size",
+        type=_fraction,
+        metavar="FRACTION",
+        default=0.25,
+        help="fraction of cells held out for testing (default: %(default)s)",
+    )
+    _training_options(demo)
+    _common(demo)
+
+    fit = commands.add_parser(
+        "fit",
+        help="select a gene panel from your data",
+        description="Fit YOTO on DATA and write panel.csv (gene, score, rank), "
+        "gene_scores.csv (every gene), the model, metrics.json and PNGs to --out.",
+    )
+    fit.add_argument(
+        "data",
+        metavar="DATA",
+        help=".h5ad file; .csv/.tsv[.gz] (header row, one row per cell, one column "
+        "per gene, optional first column of cell names; label columns named with "
+        "--target); a 10x Cell Ranger folder (matrix.mtx.gz, features.tsv.gz, "
+        "barcodes.tsv.gz, or the v2 genes.tsv layout) or a 10x .h5 file "
+        "(10x formats need scanpy)",
+    )
+    fit.add_argument(
+        "--target",
+        "-t",
+        action="append",
+        required=True,
+        metavar="COL",
+        help="obs column (or CSV column) to predict, one task each; repeat for "
+        "several tasks. Text, categories, booleans and whole numbers with at most "
+        "100 distinct values -> classification, other numbers -> regression "
+        "(override with --categorical / --regression); empty/NaN -> missing label",
+    )
+    fit.add_argument(
+        "--k", type=_positive_int, required=True, help="number of genes in the panel"
+    )
+    fit.add_argument("--layer", help="fit on this .layers entry instead of X")
+    fit.add_argument(
+        "--use-raw", action="store_true", help="fit on .raw (X and gene names)"
+    )
+    fit.add_argument(
+        "--categorical",
+        action="append",
+        metavar="COL",
+        help="treat this --target as classification whatever its values (repeatable)",
+    )
+    fit.add_argument(
+        "--regression",
+        action="append",
+        metavar="COL",
+        help="treat this --target as regression, e.g. an integer quantity such as "
+        "a count (repeatable)",
+    )
+    fit.add_argument(
+        "--obs",
+        metavar="FILE",
+        help="CSV/TSV of cell labels (first column: cell names) joined to the "
+        "data's obs, e.g. for a 10x folder",
+    )
+    fit.add_argument(
+        "--test-size",
+        type=_fraction,
+        metavar="FRACTION",
+        default=0.0,
+        help="hold out this fraction of cells (stratified on the first "
+        "classification target) and report metrics on them (default: 0, "
+        "metrics on the training cells)",
+    )
+    fit.add_argument(
+        "--out",
+        required=True,
+        metavar="DIR",
+        help="output folder; the files of an earlier run there are replaced",
+    )
+    _training_options(fit)
+    _common(fit)
+
+    predict = commands.add_parser(
+        "predict",
+        help="predict labels of new cells with a fitted model",
+        description="Apply a model written by 'fit' or 'demo' to DATA. Only the "
+        "panel genes are read; a panel gene missing from DATA is an error.",
+    )
+    predict.add_argument(
+        "model",
+        metavar="MODEL",
+        help="output folder of 'fit'/'demo', or the model file in it",
+    )
+    predict.add_argument("data", metavar="DATA", help="cells to predict (as for fit)")
+    predict.add_argument(
+        "--out",
+        required=True,
+        metavar="FILE",
+        help="predictions file, .csv or .tsv: one row per cell, one column per "
+        "task (+ <task>_probability for classification tasks)",
+    )
+    predict.add_argument(
+        "--layer",
+        default=None,
+        metavar="LAYER",
+        help="read this layer (default: as recorded at fit; '' for X)",
+    )
+    predict.add_argument(
+        "--use-raw",
+        dest="use_raw",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="read .raw (default: as recorded at fit)",
+    )
+    _quiet(predict)
+    return parser

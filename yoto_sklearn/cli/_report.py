@@ -1,0 +1,141 @@
+"""Metrics, the demo's baseline, and the tables the command line prints."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+def task_metrics(kind: str, y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]:
+    """Masked metrics of one task (cells without a label are left out)."""
+    from sklearn.metrics import accuracy_score, f1_score, mean_absolute_error
+
+    from ..metrics import scaled_r2
+    from ..plotting import label_strings
+
+    y_true = np.asarray(y_true, dtype=object)
+    observed = ~pd.isna(y_true)
+    n = int(observed.sum())
+    if n == 0:
+        return {"n": 0}
+    t, p = y_true[observed], np.asarray(y_pred, dtype=object)[observed]
+    if kind == "classification":
+        t, p = label_strings(t), label_strings(p)
+        return {
+            "n": n,
+            "f1_macro": float(f1_score(t, p, average="macro", labels=np.unique(t))),
+            "accuracy": float(accuracy_score(t, p)),
+        }
+    t, p = t.astype(float), p.astype(float)
+    return {
+        "n": n,
+        "r2": scaled_r2(t, p) if n > 1 else float("nan"),
+        "mae": float(mean_absolute_error(t, p)),
+    }
+
+
+def predict_table(selector: Any, X: Any) -> np.ndarray:
+    """Predictions as an (n_cells, n_tasks) object array."""
+    pred = np.asarray(selector.predict(X), dtype=object)
+    return pred.reshape(pred.shape[0], -1)
+
+
+def evaluate(
+    selector: Any, X: Any, y: pd.DataFrame, task_types: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """Metrics of every task of ``y`` (columns in the fitted task order)."""
+    pred = predict_table(selector, X)
+    return {
+        str(name): task_metrics(kind, y[name].to_numpy(dtype=object), pred[:, j])
+        for j, (name, kind) in enumerate(zip(y.columns, task_types, strict=True))
+    }
+
+
+def baseline(
+    X_train: Any,
+    y_train: pd.DataFrame,
+    X_test: Any,
+    y_test: pd.DataFrame,
+    task_types: Sequence[str],
+    k: int,
+) -> dict[str, dict[str, Any]]:
+    """SelectKBest + linear model per task, at the same k (one panel per task)."""
+    import scipy.sparse as sp
+    from sklearn.feature_selection import SelectKBest, f_classif, f_regression
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from ..plotting import label_strings
+
+    X_train = X_train.toarray() if sp.issparse(X_train) else np.asarray(X_train)
+    X_test = X_test.toarray() if sp.issparse(X_test) else np.asarray(X_test)
+    results: dict[str, dict[str, Any]] = {}
+    for name, kind in zip(y_train.columns, task_types, strict=True):
+        labels = y_train[name].to_numpy(dtype=object)
+        observed = ~pd.isna(labels)
+        if kind == "classification":
+            model = make_pipeline(
+                SelectKBest(f_classif, k=k),
+                StandardScaler(),
+                LogisticRegression(max_iter=2000),
+            )
+            target = label_strings(labels[observed])
+        else:
+            model = make_pipeline(
+                SelectKBest(f_regression, k=k), StandardScaler(), Ridge(alpha=1.0)
+            )
+            target = labels[observed].astype(float)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # constant genes in f_classif
+            model.fit(X_train[observed], target)
+            pred = model.predict(X_test)
+        results[str(name)] = task_metrics(
+            kind, y_test[name].to_numpy(dtype=object), pred
+        )
+    return results
+
+
+def metric_rows(record: dict[str, Any], with_baseline: bool) -> list[list[str]]:
+    """Rows of the per-task metrics table (header first)."""
+    head = ["task", "type", "metric", "YOTO (shared panel)"]
+    if with_baseline:
+        head.append("SelectKBest+linear (panel per task)")
+    rows = [head]
+    metrics = record.get("test_metrics") or record["train_metrics"]
+    for name, kind in zip(record["targets"], record["task_types"], strict=True):
+        keys = ["f1_macro", "accuracy"] if kind == "classification" else ["r2", "mae"]
+        for i, key in enumerate(keys):
+            row = [name if i == 0 else "", kind if i == 0 else "", key]
+            row.append(f"{metrics[name].get(key, float('nan')):.3f}")
+            if with_baseline:
+                row.append(f"{record['baseline'][name].get(key, float('nan')):.3f}")
+            rows.append(row)
+    return rows
+
+
+def format_table(rows: list[list[str]]) -> str:
+    """Align ``rows`` in columns, with a rule under the header."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = [
+        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+        for r in rows
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def wrap(words: Sequence[str], width: int = 88, indent: str = "  ") -> str:
+    """Words on indented lines of at most ``width`` characters."""
+    lines, line = [], indent
+    for word in words:
+        if len(line) + len(word) + 1 > width and line.strip():
+            lines.append(line.rstrip())
+            line = indent
+        line += word + " "
+    lines.append(line.rstrip())
+    return "\n".join(lines)
