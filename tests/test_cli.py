@@ -364,3 +364,24 @@ def test_save_model_falls_back_to_joblib(tmp_path, capsys):
     )
     (tmp_path / "b").mkdir()
     assert _save_model(_NoSave(), tmp_path / "b").name == "model.joblib"
+
+
+def test_import_and_help_do_not_load_heavy_libraries():
+    """`import yoto_sklearn` and `yoto-sklearn --help` stay instant (issue 13)."""
+    import subprocess
+
+    code = (
+        "import sys, contextlib, io, yoto_sklearn\n"
+        "from yoto_sklearn.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    try:\n"
+        "        main(['--help'])\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "print(sorted(m for m in ('torch', 'anndata', 'matplotlib', 'pandas')"
+        " if m in sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]"
