@@ -53,7 +53,7 @@ def test_confusion_matrix_per_classification_task(fitted, tmp_path):
     assert set(figures) == {"cell_type", "batch"}
     for name in ("cell_type", "batch"):
         assert (tmp_path / f"confusion_{name}.png").read_bytes()[:8] == PNG
-    with pytest.raises(ValueError, match="y has 1 columns but the selector has 3"):
+    with pytest.raises(ValueError, match=r"y has 1 task column\(s\) but the model was fitted on 3"):
         plotting.plot_confusion_matrices(selector, adata, y[["score"]])
 
 
@@ -91,3 +91,47 @@ def test_confusion_matrix_int_and_float_labels_match():
     assert "accuracy 0.750" in fig.axes[0].get_title()
     ticks = [t.get_text() for t in fig.axes[0].get_xticklabels()]
     assert ticks == ["0", "1", "2"]
+
+
+def test_panel_expression_dots_show_detection_and_scaled_mean(fitted, tmp_path):
+    selector, adata, y = fitted
+    path = tmp_path / "dots.png"
+    labels = y["cell_type"].to_numpy(dtype=object)
+    fig = plotting.plot_panel_expression(
+        selector, adata, labels, use_scanpy=False, path=path
+    )
+    assert path.read_bytes()[:8] == PNG
+    panel = np.asarray(adata.X)[:, selector.support_]
+    classes = sorted(set(labels))  # B, NK, T
+    frac = np.array([(panel[labels == c] > 0).mean(axis=0) for c in classes])
+    mean = np.array([panel[labels == c].mean(axis=0) for c in classes])
+    scaled = (mean - mean.min(0)) / (mean.max(0) - mean.min(0))
+    dots = fig.axes[0].collections[0]
+    np.testing.assert_allclose(dots.get_sizes(), frac.ravel() * 160 + 1)
+    np.testing.assert_allclose(dots.get_array(), scaled.ravel(), rtol=1e-5)
+    ticks = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert ticks == list(adata.var_names[selector.support_])
+
+
+def test_panel_expressions_one_per_classification_task(fitted, tmp_path):
+    pytest.importorskip("scanpy")
+    import matplotlib.pyplot as plt
+
+    selector, adata, y = fitted
+    before = plt.get_fignums()
+    figures = plotting.plot_panel_expressions(
+        selector, adata, y[["batch", "score", "cell_type"]], directory=tmp_path
+    )  # columns matched to the tasks by name
+    assert set(figures) == {"cell_type", "batch"}
+    assert (tmp_path / "panel_expression_cell_type.png").read_bytes()[:8] == PNG
+    assert plt.get_fignums() == before  # scanpy's pyplot figures are released
+
+
+def test_panel_expression_without_scanpy(fitted, tmp_path, monkeypatch):
+    selector, adata, y = fitted
+    monkeypatch.setitem(sys.modules, "scanpy", None)
+    import importlib.util
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    fig = plotting.plot_panel_expression(selector, adata, y["batch"].to_numpy())
+    assert len(fig.axes[0].collections) >= 1

@@ -22,7 +22,14 @@ _LAZY = {
     "masked_task_scores": ".metrics",
 }
 
-__all__ = ["__version__", *_LAZY]
+__all__ = [
+    "YOTOSelector",
+    "__version__",
+    "make_masked_scorer",
+    "masked_accuracy_scorer",
+    "masked_f1_macro_scorer",
+    "masked_task_scores",
+]
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._selector import YOTOSelector

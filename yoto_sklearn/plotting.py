@@ -21,6 +21,8 @@ __all__ = [
     "plot_gene_scores",
     "plot_confusion_matrix",
     "plot_confusion_matrices",
+    "plot_panel_expression",
+    "plot_panel_expressions",
 ]
 
 _PLOT_HINT = 'install it with: pip install "yoto-sklearn[plot]"'
@@ -334,8 +336,8 @@ def plot_confusion_matrices(
     X : array-like, sparse matrix or AnnData
         Cells to predict.
     y : pandas.DataFrame or array-like of shape (n_cells, n_tasks)
-        True labels, one column per task in the selector's task order
-        (missing labels allowed).
+        True labels, one column per task (a DataFrame's columns are matched to
+        the tasks by name, an array's by position; missing labels allowed).
     directory : str or path-like, optional
         Write ``{prefix}{task}.png`` there for every classification task.
     prefix : str, default="confusion_"
@@ -349,8 +351,6 @@ def plot_confusion_matrices(
         One figure per classification task, keyed by task name; empty when
         every task is a regression.
     """
-    import pandas as pd
-
     _check_fitted(selector, "task_types_")
     task_types = list(selector.task_types_)
     names = list(getattr(selector, "task_names_", [])) or [
@@ -358,13 +358,7 @@ def plot_confusion_matrices(
     ]
     if not any(t == "classification" for t in task_types):
         return {}
-    truth = y.to_numpy(dtype=object) if isinstance(y, pd.DataFrame) else y
-    truth = np.asarray(truth, dtype=object).reshape(len(truth), -1)
-    if truth.shape[1] != len(task_types):
-        raise ValueError(
-            f"y has {truth.shape[1]} columns but the selector has "
-            f"{len(task_types)} tasks"
-        )
+    truth = _task_table(selector, y, names)
     pred = np.asarray(selector.predict(X), dtype=object).reshape(truth.shape[0], -1)
     classes = getattr(selector, "classes_", None)
     if len(task_types) == 1:
@@ -382,5 +376,245 @@ def plot_confusion_matrices(
             path = os.path.join(directory, f"{prefix}{safe}.png")
         figures[str(name)] = plot_confusion_matrix(
             truth[:, j], pred[:, j], labels=labels, title=str(name), path=path, dpi=dpi
+        )
+    return figures
+
+
+def _task_table(selector: Any, y: Any, names: list[str]) -> np.ndarray:
+    """Labels as an (n_cells, n_tasks) object array in the selector's task order."""
+    import pandas as pd
+
+    from ._data import match_task_columns
+
+    frame = (
+        y
+        if isinstance(y, pd.DataFrame)
+        else pd.DataFrame(np.asarray(y, dtype=object).reshape(len(y), -1))
+    )
+    frame = match_task_columns(y, frame, names)
+    return frame.to_numpy(dtype=object)
+
+
+def _panel_matrix(selector: Any, X: Any) -> np.ndarray:
+    """The panel columns of ``X``, best gene first, as a dense float array."""
+    import scipy.sparse as sp
+
+    panel = selector.transform(X)  # columns in their original (ascending) order
+    if hasattr(panel, "to_numpy"):
+        panel = panel.to_numpy()
+    if sp.issparse(panel):
+        panel = panel.toarray()
+    support = np.asarray(selector.support_)
+    best_first = np.searchsorted(np.sort(support), support)
+    return np.asarray(panel, dtype=np.float64)[:, best_first]
+
+
+def _panel_names(selector: Any, feature_names: Sequence[str] | None) -> list[str]:
+    support = np.asarray(selector.support_)
+    if feature_names is not None:
+        return [str(feature_names[i]) for i in support]
+    names = getattr(selector, "feature_names_in_", None)
+    if names is not None:
+        return [str(names[i]) for i in support]
+    return [f"x{i}" for i in support]
+
+
+def plot_panel_expression(
+    selector: Any,
+    X: Any,
+    labels: Any,
+    *,
+    title: str | None = None,
+    feature_names: Sequence[str] | None = None,
+    use_scanpy: bool | None = None,
+    path: str | os.PathLike[str] | None = None,
+    dpi: int = 120,
+) -> Figure:
+    """Dot plot of the panel genes' expression in each class.
+
+    One row per class, one column per panel gene (best first). The dot's size is
+    the fraction of the class's cells in which the gene is detected (value > 0),
+    its colour the class's mean expression scaled to [0, 1] per gene, as
+    ``scanpy.pl.dotplot(..., standard_scale="var")`` draws it. This is the picture
+    to check that a panel has a marker for every class.
+
+    Parameters
+    ----------
+    selector : YOTOSelector
+        A fitted selector.
+    X : array-like, sparse matrix or AnnData
+        Cells with the genes seen at fit (e.g. log-normalised expression).
+    labels : array-like of shape (n_cells,)
+        The class of each cell; missing labels are left out.
+    title : str, optional
+        Figure title.
+    feature_names : sequence of str, optional
+        Gene names (default: the names seen at fit).
+    use_scanpy : bool, optional
+        Draw with ``scanpy.pl.dotplot``. ``None`` uses scanpy when it is
+        installed and falls back to matplotlib alone otherwise; both draw the same
+        quantities.
+    path : str or path-like, optional
+        Write a PNG there.
+    dpi : int, default=120
+        Resolution of the PNG.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+        The figure.
+    """
+    import pandas as pd
+
+    _check_fitted(selector, "support_")
+    panel = _panel_matrix(selector, X)
+    genes = _panel_names(selector, feature_names)
+    labels = np.asarray(labels, dtype=object).ravel()
+    if labels.shape[0] != panel.shape[0]:
+        raise ValueError(
+            f"labels has {labels.shape[0]} entries but X has {panel.shape[0]} cells"
+        )
+    observed = ~pd.isna(labels)
+    panel, labels = panel[observed], label_strings(labels[observed])
+    classes = sorted(set(labels), key=str)
+    if use_scanpy is None:
+        import importlib.util
+
+        use_scanpy = importlib.util.find_spec("scanpy") is not None
+    if use_scanpy:
+        fig = _scanpy_dotplot(panel, labels, classes, genes, title)
+        if path is not None:  # scanpy lays out for a tight bounding box
+            fig.savefig(path, dpi=dpi, bbox_inches="tight")
+        return fig
+    mean = np.vstack([panel[labels == c].mean(axis=0) for c in classes])
+    frac = np.vstack([(panel[labels == c] > 0).mean(axis=0) for c in classes])
+    low, high = mean.min(axis=0), mean.max(axis=0)
+    scaled = (mean - low) / np.where(high > low, high - low, 1.0)
+    fig = _figure(
+        (max(4.0, 0.32 * len(genes) + 2.5), max(2.5, 0.35 * len(classes) + 1.6))
+    )
+    ax = fig.add_subplot()
+    xs, ys = np.meshgrid(np.arange(len(genes)), np.arange(len(classes)))
+    dots = ax.scatter(
+        xs.ravel(),
+        ys.ravel(),
+        s=frac.ravel() * 160 + 1,
+        c=scaled.ravel(),
+        cmap="Reds",
+        vmin=0,
+        vmax=1,
+        edgecolors="0.5",
+        linewidths=0.3,
+    )
+    ax.set_xticks(range(len(genes)), genes, rotation=90, fontsize=8)
+    ax.set_yticks(range(len(classes)), classes, fontsize=8)
+    ax.set_xlim(-0.7, len(genes) - 0.3)
+    ax.set_ylim(len(classes) - 0.5, -0.5)
+    ax.set_xlabel("panel gene (best first)")
+    fig.colorbar(dots, ax=ax, label="mean expression\n(scaled per gene)", shrink=0.7)
+    for size in (0.25, 0.5, 1.0):
+        ax.scatter([], [], s=size * 160 + 1, c="0.6", label=f"{size:.0%}")
+    ax.legend(
+        title="detected in",
+        loc="upper left",
+        bbox_to_anchor=(1.25, 1.0),
+        frameon=False,
+        fontsize=8,
+        title_fontsize=8,
+    )
+    if title:
+        ax.set_title(title)
+    return _save(fig, path, dpi)
+
+
+def _scanpy_dotplot(
+    panel: np.ndarray,
+    labels: np.ndarray,
+    classes: list[str],
+    genes: list[str],
+    title: str | None,
+) -> Figure:
+    import anndata
+    import matplotlib.pyplot as plt
+    import pandas as pd
+    import scanpy as sc
+
+    adata = anndata.AnnData(
+        panel.astype(np.float32),
+        obs=pd.DataFrame(
+            {"class": pd.Categorical(labels, categories=classes)},
+            index=pd.Index([str(i) for i in range(len(labels))]),
+        ),
+        var=pd.DataFrame(index=pd.Index(genes)),
+    )
+    plot = sc.pl.dotplot(
+        adata,
+        var_names=genes,
+        groupby="class",
+        standard_scale="var",
+        title=title,
+        return_fig=True,
+        show=False,
+    )
+    plot.make_figure()
+    fig = plot.fig
+    plt.close(fig)  # scanpy draws through pyplot: drop it from pyplot's registry
+    return fig
+
+
+def plot_panel_expressions(
+    selector: Any,
+    X: Any,
+    y: Any,
+    *,
+    directory: str | os.PathLike[str] | None = None,
+    prefix: str = "panel_expression_",
+    use_scanpy: bool | None = None,
+    dpi: int = 120,
+) -> dict[str, Figure]:
+    """One :func:`plot_panel_expression` per classification task.
+
+    Parameters
+    ----------
+    selector : YOTOSelector
+        A fitted selector.
+    X : array-like, sparse matrix or AnnData
+        Cells with the genes seen at fit.
+    y : pandas.DataFrame or array-like of shape (n_cells, n_tasks)
+        True labels, one column per task (a DataFrame's columns are matched to
+        the tasks by name, an array's by position).
+    directory : str or path-like, optional
+        Write ``{prefix}{task}.png`` there for every classification task.
+    prefix : str, default="panel_expression_"
+        File name prefix.
+    use_scanpy : bool, optional
+        See :func:`plot_panel_expression`.
+    dpi : int, default=120
+        Resolution of the PNGs.
+
+    Returns
+    -------
+    figures : dict of str to matplotlib.figure.Figure
+        One figure per classification task, keyed by task name.
+    """
+    _check_fitted(selector, "task_types_")
+    names = [str(n) for n in selector.task_names_]
+    truth = _task_table(selector, y, names)
+    figures: dict[str, Figure] = {}
+    for j, (name, kind) in enumerate(zip(names, selector.task_types_, strict=True)):
+        if kind != "classification":
+            continue
+        path = None
+        if directory is not None:
+            safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+            path = os.path.join(directory, f"{prefix}{safe}.png")
+        figures[name] = plot_panel_expression(
+            selector,
+            X,
+            truth[:, j],
+            title=name,
+            use_scanpy=use_scanpy,
+            path=path,
+            dpi=dpi,
         )
     return figures

@@ -179,6 +179,14 @@ def write_plots(
         selector, X_eval, y_eval, directory=out, prefix=f"confusion_{which}_"
     )
     written += [f"confusion_{which}_{_safe(name)}.png" for name in figures]
+    expression = plotting.plot_panel_expressions(
+        selector,
+        X_eval,
+        y_eval,
+        directory=out,
+        prefix=f"panel_expression_{which}_",
+    )
+    written += [f"panel_expression_{which}_{_safe(name)}.png" for name in expression]
     return written
 
 
