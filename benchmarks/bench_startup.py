@@ -28,7 +28,11 @@ def commands() -> dict[str, list[str]]:
         sys.exit("yoto-sklearn is not installed (pip install -e .)")
     return {
         "yoto-sklearn --help": [exe, "--help"],
-        "python -c 'import yoto_sklearn'": [sys.executable, "-c", "import yoto_sklearn"],
+        "python -c 'import yoto_sklearn'": [
+            sys.executable,
+            "-c",
+            "import yoto_sklearn",
+        ],
         "python -c 'pass' (interpreter alone)": [sys.executable, "-c", "pass"],
         "python -c 'import torch' (reference)": [sys.executable, "-c", "import torch"],
     }
@@ -40,7 +44,7 @@ def main() -> None:
     args = parser.parse_args()
     cmds = commands()
     times: dict[str, list[float]] = {name: [] for name in cmds}
-    for name, argv in cmds.items():  # warm the file cache once
+    for argv in cmds.values():  # warm the file cache once
         subprocess.run(argv, capture_output=True, check=True)
     for _ in range(args.repeats):
         for name, argv in cmds.items():

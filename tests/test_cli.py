@@ -7,8 +7,6 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-import scipy.io
-import scipy.sparse as sp
 
 from tests._scverse_data import make_adata, write_10x_folder, write_10x_h5
 from yoto_sklearn.cli import main, read_data

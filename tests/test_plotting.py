@@ -53,7 +53,9 @@ def test_confusion_matrix_per_classification_task(fitted, tmp_path):
     assert set(figures) == {"cell_type", "batch"}
     for name in ("cell_type", "batch"):
         assert (tmp_path / f"confusion_{name}.png").read_bytes()[:8] == PNG
-    with pytest.raises(ValueError, match=r"y has 1 task column\(s\) but the model was fitted on 3"):
+    with pytest.raises(
+        ValueError, match=r"y has 1 task column\(s\) but the model was fitted on 3"
+    ):
         plotting.plot_confusion_matrices(selector, adata, y[["score"]])
 
 
