@@ -209,17 +209,17 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
 
     Attributes
     ----------
-    scores_ : ndarray of shape (n_features_in_,)
+    scores_ : ndarray of shape (n_features,)
         Learned gene scores; the panel is their top ``k_`` (stable tie-break).
-    support_ : ndarray of shape (k_,)
+    support_ : ndarray of shape (k,)
         Indices of the panel genes, best first.
-    ranking_ : ndarray of shape (n_features_in_,)
+    ranking_ : ndarray of shape (n_features,)
         Rank of every gene by score, 1 for the best.
     k_ : int
         Effective panel size, ``min(k, n_features_in_)``.
     n_features_in_ : int
-        Number of features seen during :term:`fit`.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Number of features seen during :meth:`fit`.
+    feature_names_in_ : ndarray of shape (n_features,)
         Feature names seen during fit (DataFrame columns or AnnData ``var_names``);
         only defined when they are strings.
     task_names_ : list of str
@@ -693,7 +693,7 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
 
         Returns
         -------
-        X_panel : {ndarray, sparse matrix, DataFrame} of shape (n_samples, k_)
+        X_panel : {ndarray, sparse matrix, DataFrame} of shape (n_samples, k)
             The panel columns in their original order. Containers are kept (sparse
             stays sparse, ``set_output(transform="pandas")`` gives a DataFrame); for
             AnnData input the panel columns of ``adata.X`` are returned as a matrix,

@@ -340,8 +340,8 @@ def plot_confusion_matrices(
         the tasks by name, an array's by position; missing labels allowed).
     directory : str or path-like, optional
         Write ``{prefix}{task}.png`` there for every classification task.
-    prefix : str, default="confusion_"
-        File name prefix.
+    prefix : str
+        File name prefix (default ``"confusion_"``).
     dpi : int, default=120
         Resolution of the PNGs.
 
@@ -585,8 +585,8 @@ def plot_panel_expressions(
         the tasks by name, an array's by position).
     directory : str or path-like, optional
         Write ``{prefix}{task}.png`` there for every classification task.
-    prefix : str, default="panel_expression_"
-        File name prefix.
+    prefix : str
+        File name prefix (default ``"panel_expression_"``).
     use_scanpy : bool, optional
         See :func:`plot_panel_expression`.
     dpi : int, default=120
