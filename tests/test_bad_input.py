@@ -1,6 +1,6 @@
 """Every bad input gets one clear error: the exact exception type and a message that
 names the problem. The same table is in docs/reliability.md (regenerate it with
-``python tests/test_bad_input.py``)."""
+``python -m tests.test_bad_input``)."""
 
 from __future__ import annotations
 
@@ -67,6 +67,10 @@ def fitted(kind: str) -> YOTOSelector:
             model = YOTOSelector(**FAST).fit(pd.DataFrame(X0, columns=NAMES), Y0)
         elif kind == "adata":
             model = YOTOSelector(**FAST).fit(_adata(), "ct")
+        elif kind == "named":
+            model = YOTOSelector(**FAST).fit(
+                X0, pd.DataFrame({"ct": Y0, "sick": Y0 == 1})
+            )
         else:
             model = YOTOSelector(**FAST).fit(X0, X0[:, 0] * 1.5 + 0.1)
         _FITTED[kind] = model
@@ -215,6 +219,17 @@ CASES = [
     Case("X_adata_missing_obs_column", "AnnData `y` naming a missing obs column",
          fit(X=_adata(), y="cell_type"), ValueError,
          r"\['cell_type'\] not found in adata\.obs"),
+    Case("X_adata_unknown_obs_columns_list",
+         "AnnData `y` as a list of names, not all obs columns, not one per cell",
+         fit(X=_adata(), y=["ct", "phase"]), ValueError,
+         r"\['phase'\] not found in adata\.obs .*one label per cell \(40\)"),
+    Case("X_adata_y_other_cell_names",
+         "AnnData with a `y` Series indexed by other cell names",
+         fit(X=_adata(), y=pd.Series(Y0, index=[f"x{i}" for i in range(N)])),
+         ValueError, r"y is indexed by cell names that are not adata\.obs_names"),
+    Case("X_beyond_float32", "a float64 value beyond the float32 range in `X`",
+         fit(X=_with(X0, (0, 0), 1e39)), ValueError,
+         r"values up to 1e\+39, beyond the float32 range"),
     # ---- y at fit
     Case("y_none", "`y=None`", lambda: YOTOSelector(**FAST).fit(X0, None),
          ValueError, r"requires y to be passed"),
@@ -274,6 +289,10 @@ CASES = [
     Case("score_task_count", "`score` with 2 task columns for a 1-task model",
          on_fitted("array", "score", X0, np.column_stack([Y0, Y0])), ValueError,
          r"y has 2 task column\(s\) but the model was fitted on 1"),
+    Case("score_renamed_task_columns", "`score` with a renamed task column",
+         on_fitted("named", "score", X0, pd.DataFrame({"cell_type": Y0,
+                                                        "sick": Y0 == 1})),
+         ValueError, r"y's columns \['cell_type', 'sick'\] are not the tasks"),
     Case("save_unfitted", "`save` before `fit`",
          lambda: YOTOSelector().save("never-written.pt"), NotFittedError,
          r"not fitted yet"),
