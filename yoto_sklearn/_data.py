@@ -187,6 +187,48 @@ class RowSource:
             yield start, self.X[start : start + step]
 
 
+class BinarizedSource:
+    """A row source whose values are ``1.0`` where ``x > threshold``, else ``0.0``.
+
+    Wraps a :class:`RowSource` or :class:`BackedRowSource` (same batches, same
+    order): the platform-robust "detected / not detected" input that PERSIST trains
+    on for the shift from scRNA-seq to targeted assays. Sparse chunks stay sparse
+    (``threshold >= 0`` keeps zeros zero).
+    """
+
+    def __init__(self, source: RowSource, threshold: float) -> None:
+        self.source = source
+        self.threshold = float(threshold)
+        self.n_obs, self.n_vars = source.n_obs, source.n_vars
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.source, name)
+
+    def _binary(self, block: Any) -> Any:
+        if sp.issparse(block):
+            block = sp.csr_matrix(block, dtype=np.float32, copy=True)
+            block.data = (block.data > self.threshold).astype(np.float32)
+            block.eliminate_zeros()
+            return block
+        return (np.asarray(block) > self.threshold).astype(np.float32)
+
+    def rows(self, idx: np.ndarray) -> np.ndarray:
+        """Binarised dense rows ``idx``."""
+        return self._binary(self.source.rows(idx))
+
+    def batches(
+        self, idx: np.ndarray, batch_size: int, rng: np.random.Generator | None
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """The wrapped source's mini-batches, binarised."""
+        for rows, block in self.source.batches(idx, batch_size, rng):
+            yield rows, self._binary(block)
+
+    def chunks(self, chunk_rows: int | None = None) -> Iterator[tuple[int, Any]]:
+        """The wrapped source's row chunks, binarised."""
+        for start, block in self.source.chunks(chunk_rows):
+            yield start, self._binary(block)
+
+
 @dataclass
 class TaskSpec:
     """What one target column is and how it is encoded."""

@@ -73,8 +73,11 @@ _JSON_ATTRS = (
     "best_validation_score_",
     "n_iter_",
     "device_",
+    "required_",
+    "excluded_",
 )
-_OPTIONAL_ATTRS = ("feature_names_in_",)
+# Absent from files of yoto-sklearn 0.1 (no panel constraints then).
+_OPTIONAL_ATTRS = ("feature_names_in_", "required_", "excluded_")
 _ARRAY_KINDS = "biufU"
 
 
@@ -476,6 +479,24 @@ def _strs(value: Any, where: str, n: int | None = None) -> list[str]:
     return items
 
 
+def _indices(value: Any, where: str, n_features: int) -> np.ndarray:
+    """Unique gene indices in ``[0, n_features)`` (empty when absent)."""
+    if value is None:
+        return np.empty(0, dtype=np.int64)
+    if (
+        not isinstance(value, np.ndarray)
+        or value.ndim != 1
+        or (value.size and value.dtype.kind not in "iu")
+    ):
+        raise _Invalid(f"{where} must be a 1-D array of gene indices")
+    value = value.astype(np.int64)
+    if value.size and (value.min() < 0 or value.max() >= n_features):
+        raise _Invalid(f"{where} holds gene indices outside the gene range")
+    if len(np.unique(value)) != len(value):
+        raise _Invalid(f"{where} has duplicate entries")
+    return value
+
+
 def _tensor(
     tensors: dict[str, torch.Tensor], name: str, shape: tuple[int, ...], kinds: str
 ) -> np.ndarray:
@@ -652,7 +673,16 @@ def _rebuild(cls: type, meta: dict, tensors: dict[str, torch.Tensor]) -> Any:
     if not np.array_equal(ranking[support], np.arange(1, k + 1)):
         raise _Invalid("attr.support_ is not the top-k_ of attr.ranking_")
 
+    required = _indices(values.get("required_"), "fitted.required_", n_features)
+    excluded = _indices(values.get("excluded_"), "fitted.excluded_", n_features)
+    if not np.array_equal(support[: len(required)], required):
+        raise _Invalid("fitted.required_ are not the first genes of attr.support_")
+    if np.intersect1d(excluded, support).size:
+        raise _Invalid("fitted.excluded_ overlaps the panel attr.support_")
+
     estimator.n_features_in_ = n_features
+    estimator.required_ = required
+    estimator.excluded_ = excluded
     if "feature_names_in_" in values:
         feature_names = _strs(
             values["feature_names_in_"], "fitted.feature_names_in_", n_features

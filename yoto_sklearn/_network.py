@@ -187,11 +187,26 @@ class YOTONetwork(nn.Module):
         dropout: float = 0.0,
         batch_norm: bool = True,
         relaxation: str = "sigmoid",
+        required: Sequence[int] = (),
+        excluded: Sequence[int] = (),
     ) -> None:
         super().__init__()
         self.n_features = int(n_features)
         self.k = int(k)
         self.relaxation = relaxation
+        # Panel constraints: ``required`` genes are always in the panel (they take
+        # ``len(required)`` of the k places), ``excluded`` genes never are; the other
+        # ``k - len(required)`` places go to the top of the remaining candidates.
+        required_idx = torch.as_tensor(list(required), dtype=torch.long)
+        blocked = torch.zeros(self.n_features, dtype=torch.bool)
+        blocked[required_idx] = True
+        blocked[torch.as_tensor(list(excluded), dtype=torch.long)] = True
+        self.constrained = bool(blocked.any())
+        self.register_buffer("required", required_idx, persistent=False)
+        self.register_buffer(
+            "candidates", torch.nonzero(~blocked).flatten(), persistent=False
+        )
+        self.k_free = self.k - len(required_idx)
         sizes = [int(h) for h in hidden_layer_sizes]
         self.scores = nn.Parameter(0.01 * torch.randn(self.n_features))
         h0 = sizes[0]
@@ -221,10 +236,30 @@ class YOTONetwork(nn.Module):
             block.append(nn.Dropout(dropout))
         return block
 
+    def ranking(self) -> torch.Tensor:
+        """Every gene, best first.
+
+        The panel (required genes, then the top free candidates), then the other
+        candidates by score, then the excluded genes.
+        """
+        scores = self.scores.detach()
+        if not self.constrained:
+            return torch.sort(-scores, stable=True).indices
+        cand = self.candidates
+        cand = cand[torch.sort(-scores[cand], stable=True).indices]
+        listed = torch.zeros(self.n_features, dtype=torch.bool, device=scores.device)
+        listed[self.required] = True
+        listed[cand] = True
+        rest = torch.nonzero(~listed).flatten()
+        rest = rest[torch.sort(-scores[rest], stable=True).indices]
+        return torch.cat([self.required, cand, rest])
+
     def panel(self) -> torch.Tensor:
-        """Deterministic inference panel: top-k of the scores, stable tie-break."""
-        order = torch.sort(-self.scores.detach(), stable=True).indices
-        return order[: self.k]
+        """Deterministic inference panel: the first k genes of :meth:`ranking`.
+
+        Without constraints, the top-k of the scores with a stable tie-break.
+        """
+        return self.ranking()[: self.k]
 
     def select(
         self,
@@ -233,12 +268,24 @@ class YOTONetwork(nn.Module):
         generator: torch.Generator | None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Sample a training panel: returns (soft mask with gradient, hard indices)."""
-        s = self.scores
+        relax = sigmoid_topk if self.relaxation == "sigmoid" else softmax_topk
+        if not self.constrained:
+            s = self.scores
+            if noise_scale > 0:
+                s = s + noise_scale * gumbel_like(s.detach(), generator)
+            idx = torch.topk(s.detach(), self.k).indices
+            return relax(s, self.k, tau), idx
+        # Only the free candidates compete, for the k - len(required) free places;
+        # required genes are always on (mask 1, no score gradient), excluded always off.
+        s = self.scores.index_select(0, self.candidates)
         if noise_scale > 0:
             s = s + noise_scale * gumbel_like(s.detach(), generator)
-        idx = torch.topk(s.detach(), self.k).indices
-        relax = sigmoid_topk if self.relaxation == "sigmoid" else softmax_topk
-        return relax(s, self.k, tau), idx
+        soft = torch.zeros_like(self.scores).index_fill(0, self.required, 1.0)
+        if self.k_free == 0:
+            return soft, self.required
+        free = self.candidates[torch.topk(s.detach(), self.k_free).indices]
+        soft = soft.index_put((self.candidates,), relax(s, self.k_free, tau))
+        return soft, torch.cat([self.required, free])
 
     def forward(
         self,

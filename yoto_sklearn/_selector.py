@@ -35,10 +35,12 @@ from ._training import (
 from ._validation import (
     Number,
     check_batch_size,
+    check_expression_window,
     check_float32_range,
     check_hidden_layer_sizes,
     check_unique_names,
     check_X_content,
+    resolve_genes,
 )
 from .metrics import scaled_r2
 
@@ -190,6 +192,28 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
         (k+1)-th perturbed scores and its implicit gradient; its cost does not
         depend on ``k``. ``"softmax"`` is the successive softmax of Xie & Ermon
         (2019), ``k`` softmaxes per step.
+    required_genes : list of str or int, default=None
+        Genes that must be in the panel (names, with DataFrame / AnnData input, or
+        column indices), e.g. an existing panel to extend. ``k`` counts them: the
+        network learns the other ``k - len(required_genes)`` genes to complement
+        them, and predicts from all ``k``.
+    excluded_genes : list of str or int, default=None
+        Genes that are never selected (e.g. mitochondrial or ribosomal genes, genes
+        without a designable probe).
+    expression_window : tuple (low, high), default=None
+        Keep genes whose mean expression over the training cells (of ``X`` as
+        given, e.g. log-normalised) lies outside ``[low, high]`` out of the panel;
+        ``None`` leaves a side open. For optical assays, where very highly expressed
+        genes crowd the signal, an upper bound is the usual choice. Required genes
+        outside the window stay in the panel (with a warning).
+    binarize : bool or float, default=False
+        Train and predict on detection, ``x > threshold`` (``True`` means a threshold
+        of 0), instead of the expression values: the platform-robust input PERSIST
+        uses for the shift from scRNA-seq to targeted assays (FISH, Xenium), whose
+        counts are not on the scRNA-seq scale. The fitted model binarises the panel
+        columns of ``X`` itself in :meth:`predict`, so it takes raw expression (or
+        counts) from the new platform; :meth:`transform` returns the raw panel
+        columns.
     device : str or torch.device, default="auto"
         Where to train: ``"auto"`` (CUDA if available, else CPU), ``"cpu"``,
         ``"cuda"``, ``"cuda:N"``. Resolved in :meth:`fit`. The fitted model always
@@ -214,7 +238,14 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
     support_ : ndarray of shape (k,)
         Indices of the panel genes, best first.
     ranking_ : ndarray of shape (n_features,)
-        Rank of every gene by score, 1 for the best.
+        Rank of every gene, 1 for the best: the panel genes (required genes first)
+        take ranks 1 to ``k_``, then the other selectable genes by score, then the
+        excluded ones.
+    required_ : ndarray of int
+        Indices of the required genes (empty without ``required_genes``).
+    excluded_ : ndarray of int
+        Indices of the genes that could not be selected: ``excluded_genes`` and the
+        genes outside ``expression_window`` (required genes are never in it).
     k_ : int
         Effective panel size, ``min(k, n_features_in_)``.
     n_features_in_ : int
@@ -302,6 +333,10 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
         "class_weight": [StrOptions({"balanced"}), None],
         "standardize": ["boolean"],
         "relaxation": [StrOptions(set(RELAXATIONS))],
+        "required_genes": [None, "array-like"],
+        "excluded_genes": [None, "array-like"],
+        "expression_window": [None, tuple, list],
+        "binarize": ["boolean", Number(Real, 0, None, closed="left")],
         "device": [str, torch.device],
         "n_threads": [None, Number(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
@@ -331,6 +366,10 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
         class_weight: str | None = "balanced",
         standardize: bool = True,
         relaxation: str = "sigmoid",
+        required_genes: Any = None,
+        excluded_genes: Any = None,
+        expression_window: Any = None,
+        binarize: bool | float = False,
         device: str | torch.device = "auto",
         n_threads: int | None = None,
         random_state: Any = None,
@@ -356,6 +395,10 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
         self.class_weight = class_weight
         self.standardize = standardize
         self.relaxation = relaxation
+        self.required_genes = required_genes
+        self.excluded_genes = excluded_genes
+        self.expression_window = expression_window
+        self.binarize = binarize
         self.device = device
         self.n_threads = n_threads
         self.random_state = random_state
@@ -487,6 +530,23 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
         names = [t.name for t in tasks]
         task_weights = self._task_weights(names)
 
+        names = getattr(self, "feature_names_in_", None)
+        required = resolve_genes(
+            self.required_genes, "required_genes", n_features, names
+        )
+        excluded = resolve_genes(
+            self.excluded_genes, "excluded_genes", n_features, names
+        )
+        both = np.intersect1d(required, excluded)
+        if len(both):
+            shown = [names[i] if names is not None else int(i) for i in both[:5]]
+            raise ValueError(f"Genes {shown} are both required and excluded.")
+        window = check_expression_window(self.expression_window)
+        if len(required) > self.k:
+            raise ValueError(
+                f"required_genes lists {len(required)} genes, more than k={self.k}."
+            )
+
         k = int(self.k)
         if k > n_features:
             warnings.warn(
@@ -514,13 +574,40 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
             )
 
         mean = scale = None
-        if self.standardize or backed:
+        stats_idx = train_idx if val_idx is not None else None
+        if self.standardize or backed or window is not None:
             # One streaming pass: finiteness (backed) and column statistics.
             mean, scale = _data.scan_columns(
-                source, train_idx if val_idx is not None else None, self.standardize
+                source, stats_idx, self.standardize or window is not None
             )
+        if window is not None:
+            outside = np.flatnonzero((mean < window[0]) | (mean > window[1]))
+            kept = np.intersect1d(outside, required)
+            if len(kept):
+                shown = [names[i] if names is not None else int(i) for i in kept[:5]]
+                warnings.warn(
+                    f"{len(kept)} required gene(s) lie outside expression_window "
+                    f"and stay in the panel: {shown}",
+                    UserWarning,
+                    stacklevel=4,
+                )
+            excluded = np.union1d(excluded, np.setdiff1d(outside, required))
+        n_selectable = n_features - len(excluded)
+        if k > n_selectable:
+            raise ValueError(
+                f"k={k} but only {n_selectable} genes can be selected ("
+                f"{len(excluded)} of {n_features} are excluded by excluded_genes / "
+                "expression_window)."
+            )
+        threshold = self._binarize_threshold()
+        if threshold is not None:
+            source = _data.BinarizedSource(source, threshold)
+            if self.standardize:  # statistics of what the network sees
+                mean, scale = _data.scan_columns(source, stats_idx, True)
         if self.standardize:
             mean, scale = mean.astype(np.float32), scale.astype(np.float32)
+        else:
+            mean = scale = None
         losses = self._task_losses(tasks, Y, train_idx, task_weights, device)
         config = TrainConfig(
             max_iter=int(self.max_iter),
@@ -548,6 +635,8 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
                 dropout=float(self.dropout),
                 batch_norm=bool(self.batch_norm),
                 relaxation=self.relaxation,
+                required=required.tolist(),
+                excluded=excluded.tolist(),
             )
             generator = torch.Generator(device=device)
             generator.manual_seed(seed + 1)
@@ -583,7 +672,15 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
             # _linear_from uses skip_init, so exporting draws no random numbers;
             # staying inside fork_rng keeps it that way for any future layer type.
             self._set_fitted(net.cpu(), tasks, k, mean, scale, history, device)
+            self.required_ = required
+            self.excluded_ = np.sort(excluded)
         return self
+
+    def _binarize_threshold(self) -> float | None:
+        """The detection threshold of ``binarize``, or None when it is off."""
+        if self.binarize is False:
+            return None
+        return 0.0 if self.binarize is True else float(self.binarize)
 
     def _reset_backed_features(self, source: _data.BackedRowSource) -> None:
         """What ``validate_data(reset=True)`` does, for a matrix left on disk."""
@@ -647,7 +744,8 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
         device: torch.device,
     ) -> None:
         scores = net.scores.detach().cpu().double().numpy().copy()
-        order = np.argsort(-scores, kind="stable")
+        # stable score order, with required genes first and excluded genes last
+        order = net.ranking().cpu().numpy()
         support = order[:k]
         ranking = np.empty(len(scores), dtype=np.int64)
         ranking[order] = np.arange(1, len(scores) + 1)
@@ -795,11 +893,15 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
                 for start in range(0, panel.shape[0], _PREDICT_CHUNK)
             )
         outs: list[list[np.ndarray]] = [[] for _ in self.tasks_]
+        threshold = self._binarize_threshold()
         with torch.no_grad(), torch_threads(getattr(self, "n_threads", None)):
             for block in blocks:
                 if sp.issparse(block):
                     block = block.toarray()
-                xb = torch.as_tensor(np.asarray(block, dtype=np.float64))
+                block = np.asarray(block, dtype=np.float64)
+                if threshold is not None:  # the model was trained on detection
+                    block = (block > threshold).astype(np.float64)
+                xb = torch.as_tensor(block)
                 for t, out in enumerate(self.module_(xb)):
                     outs[t].append(out.numpy())
         return [np.concatenate(o, axis=0) for o in outs]

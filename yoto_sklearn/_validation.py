@@ -168,3 +168,92 @@ def check_float32_range(values: Any, where: str = "") -> None:
             f"range (+-{FLOAT32_MAX:.3g}) that training uses; rescale X (for "
             "expression data, log1p of normalised counts)."
         )
+
+
+def resolve_genes(
+    genes: Any, what: str, n_features: int, names: Sequence[str] | None
+) -> np.ndarray:
+    """Gene names or column indices -> sorted-as-given int64 indices.
+
+    Raises
+    ------
+    ValueError
+        Unknown names, indices out of range, duplicates, or names given for data
+        without gene names.
+    TypeError
+        Neither names nor integers.
+    """
+    if genes is None:
+        return np.empty(0, dtype=np.int64)
+    if isinstance(genes, str | bytes) or not hasattr(genes, "__iter__"):
+        raise TypeError(
+            f"{what} must be a list of gene names or column indices, got "
+            f"{type(genes).__name__}: {genes!r}."
+        )
+    items = list(genes)
+    if not items:
+        return np.empty(0, dtype=np.int64)
+    dup = _duplicates(items)
+    if dup:
+        raise ValueError(f"{what} lists {dup[:5]} more than once.")
+    if all(isinstance(g, str) for g in items):
+        if names is None:
+            raise ValueError(
+                f"{what} names genes, but X has no gene names (fit on a DataFrame or "
+                "an AnnData, or give column indices)."
+            )
+        where = {str(n): i for i, n in enumerate(names)}
+        unknown = [g for g in items if g not in where]
+        if unknown:
+            raise ValueError(
+                f"{what} names {len(unknown)} gene(s) not in X: {unknown[:5]}"
+                + (" ..." if len(unknown) > 5 else "")
+            )
+        return np.asarray([where[g] for g in items], dtype=np.int64)
+    if all(isinstance(g, Integral) and not isinstance(g, bool) for g in items):
+        idx = np.asarray(items, dtype=np.int64)
+        bad = idx[(idx < 0) | (idx >= n_features)]
+        if len(bad):
+            raise ValueError(
+                f"{what} holds column indices outside [0, {n_features}): "
+                f"{bad[:5].tolist()}."
+            )
+        return idx
+    raise TypeError(
+        f"{what} must hold only gene names (str) or only column indices (int)."
+    )
+
+
+def check_expression_window(window: Any) -> tuple[float, float] | None:
+    """``(low, high)`` with ``None`` for an open side -> two floats (+-inf).
+
+    Raises
+    ------
+    ValueError
+        Not a pair, NaN, or low > high.
+    """
+    if window is None:
+        return None
+    if isinstance(window, str) or not hasattr(window, "__len__") or len(window) != 2:
+        raise ValueError(
+            f"expression_window must be a pair (low, high), None for an open side; "
+            f"got {window!r}."
+        )
+    low, high = window
+    bounds = []
+    for value, default in ((low, -np.inf), (high, np.inf)):
+        if value is None:
+            bounds.append(default)
+        elif isinstance(value, bool) or not isinstance(value, Integral | float):
+            raise ValueError(
+                f"expression_window bounds must be numbers, got {value!r}."
+            )
+        elif np.isnan(value):
+            raise ValueError("expression_window bounds must not be NaN.")
+        else:
+            bounds.append(float(value))
+    if bounds[0] > bounds[1]:
+        raise ValueError(
+            f"expression_window low ({bounds[0]}) is above high ({bounds[1]})."
+        )
+    return bounds[0], bounds[1]

@@ -207,6 +207,11 @@ def _write_var(var: pd.DataFrame, key: str, result: pd.DataFrame) -> None:
         var[f"{key}_rank"] = pd.array(rank, dtype="Int64")
     else:
         var[f"{key}_rank"] = rank.astype(np.int64).to_numpy()
+    if "frequency" in result:
+        var[f"{key}_frequency"] = aligned["frequency"].astype(np.float64).to_numpy()
+        var[f"{key}_consensus"] = (
+            aligned["consensus"].fillna(False).astype(bool).to_numpy()
+        )
 
 
 def select_genes(
@@ -218,6 +223,7 @@ def select_genes(
     use_raw: bool = False,
     key_added: str = "yoto",
     copy: bool = False,
+    stability_runs: int = 0,
     **params: Any,
 ) -> YOTOSelector | tuple[anndata.AnnData, YOTOSelector]:
     """Select a panel of ``k`` genes that predicts ``adata.obs`` columns.
@@ -258,9 +264,16 @@ def select_genes(
     copy : bool, default=False
         Work on a copy of ``adata`` and return it with the selector, instead
         of writing into ``adata``.
+    stability_runs : int, default=0
+        Also refit this many times on 80 % subsamples of the cells with other
+        seeds (:func:`yoto_sklearn.stability.panel_stability`) and write each
+        gene's selection frequency and the consensus panel.
     **params
         Passed to :class:`~yoto_sklearn.YOTOSelector` (``temperature``,
-        ``max_iter``, ``random_state``, ``device``, ``verbose``...). A
+        ``max_iter``, ``random_state``, ``device``, ``verbose``, and the panel
+        design options ``required_genes``, ``excluded_genes``,
+        ``expression_window``, ``binarize``; gene names refer to the genes of
+        the matrix used: ``adata.raw.var_names`` with ``use_raw=True``). A
         ``task_types`` given here (str, list aligned with ``targets`` or dict
         by name) replaces the dtype-based choice.
 
@@ -280,13 +293,18 @@ def select_genes(
             Learned gene score (higher is better).
         ``var[f"{key_added}_rank"]`` : int
             1 for the best gene, ``k`` for the last panel gene.
+        ``var[f"{key_added}_frequency"]``, ``var[f"{key_added}_consensus"]``
+            With ``stability_runs > 0``: selection frequency over the refits
+            and membership of the consensus panel.
         ``uns[key_added]`` : dict
             ``params`` (selector parameters), ``targets``, ``task_types``,
             ``layer``, ``use_raw``, ``genes`` (the panel, best first),
             ``metrics`` (per task: ``metric`` name, ``train`` score on the
             labelled cells (accuracy or R^2) and ``n_labelled``), ``n_iter``,
             ``best_validation_score``, ``loss_curve``,
-            ``validation_loss_curve``, ``validation_scores``.
+            ``validation_loss_curve``, ``validation_scores``; with
+            ``stability_runs > 0`` also ``stability`` (``n_runs``, ``subsample``,
+            ``mean_jaccard``, ``consensus`` genes).
 
     Raises
     ------
@@ -312,6 +330,12 @@ def select_genes(
         raise TypeError(f"adata must be an anndata.AnnData, got {type(adata).__name__}")
     if not isinstance(key_added, str) or not key_added:
         raise ValueError("key_added must be a non-empty str")
+    if (
+        isinstance(stability_runs, bool)
+        or not isinstance(stability_runs, int)
+        or (stability_runs < 0)
+    ):
+        raise ValueError(f"stability_runs must be an int >= 0, got {stability_runs!r}")
     if copy:
         adata = adata.copy()
 
@@ -338,6 +362,19 @@ def select_genes(
     result = pd.DataFrame(
         {"selected": selected, "score": scores, "rank": ranking}, index=gene_names
     )
+    stability = None
+    if stability_runs > 0:
+        from .stability import panel_stability
+
+        stability = panel_stability(
+            selector,
+            X_fit,
+            y,
+            n_runs=stability_runs,
+            random_state=params.get("random_state"),
+        )
+        result["frequency"] = stability.frequency
+        result["consensus"] = np.isin(np.arange(len(result)), stability.consensus)
     panel = [str(g) for g in gene_names[support]]
 
     if use_raw:
@@ -379,6 +416,15 @@ def select_genes(
             "validation_scores": _curve(selector, "validation_scores_"),
         }
     )
+    if stability is not None:
+        adata.uns[key_added]["stability"] = _to_uns(
+            {
+                "n_runs": stability_runs,
+                "subsample": 0.8,
+                "mean_jaccard": stability.mean_jaccard,
+                "consensus": [str(g) for g in gene_names[stability.consensus]],
+            }
+        )
     if copy:
         return adata, selector
     return selector

@@ -23,6 +23,7 @@ __all__ = [
     "plot_confusion_matrices",
     "plot_panel_expression",
     "plot_panel_expressions",
+    "plot_selection_frequency",
 ]
 
 _PLOT_HINT = 'install it with: pip install "yoto-sklearn[plot]"'
@@ -618,3 +619,48 @@ def plot_panel_expressions(
             dpi=dpi,
         )
     return figures
+
+
+def plot_selection_frequency(
+    stability: Any,
+    *,
+    max_genes: int = 40,
+    path: str | os.PathLike[str] | None = None,
+    dpi: int = 120,
+) -> Figure:
+    """Bar chart of the genes' selection frequency over refits.
+
+    Parameters
+    ----------
+    stability : PanelStability
+        The result of :func:`yoto_sklearn.stability.panel_stability`.
+    max_genes : int, default=40
+        Show the most frequently selected genes only.
+    path : str or path-like, optional
+        Write a PNG there.
+    dpi : int, default=120
+        Resolution of the PNG.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+        The figure: one bar per gene, consensus-panel genes in colour.
+    """
+    table = stability.to_frame().head(max_genes)
+    table = table[table["frequency"] > 0]
+    fig = _figure((max(5.0, 0.22 * len(table) + 2.0), 3.6))
+    ax = fig.add_subplot()
+    colors = np.where(table["consensus"].to_numpy(), "tab:red", "0.7")
+    ax.bar(np.arange(len(table)), table["frequency"].to_numpy(), color=colors)
+    ax.set_xticks(
+        np.arange(len(table)), [str(g) for g in table.index], rotation=90, fontsize=7
+    )
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("selection frequency")
+    n_runs = len(stability.panels)
+    ax.set_title(
+        f"{n_runs} refits, mean pairwise Jaccard {stability.mean_jaccard:.2f} "
+        f"(red: consensus panel of {len(stability.consensus)})",
+        fontsize=9,
+    )
+    return _save(fig, path, dpi)

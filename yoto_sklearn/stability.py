@@ -1,0 +1,188 @@
+"""Panel stability: how often each gene is selected over refits.
+
+:func:`panel_stability` refits a selector over several seeds and random subsamples of
+the cells (in parallel through joblib) and reports each gene's selection frequency,
+the consensus panel and the mean pairwise Jaccard index of the panels. A panel whose
+genes come back in every refit can be ordered as probes with more confidence than one
+that changes with the seed (lassonet and spapros users ask for exactly this).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from joblib import Parallel, delayed
+from sklearn.base import clone
+from sklearn.utils import check_random_state
+
+from . import _data
+
+__all__ = ["PanelStability", "panel_stability"]
+
+
+@dataclass
+class PanelStability:
+    """Selection frequencies over refits (see :func:`panel_stability`).
+
+    Attributes
+    ----------
+    frequency : ndarray of shape (n_features,)
+        Fraction of the runs whose panel holds each gene, in ``[0, 1]``. Every run
+        selects exactly ``k`` genes, so the frequencies sum to ``k``.
+    panels : ndarray of shape (n_runs, k)
+        The panel of each run (gene indices, best first).
+    consensus : ndarray of shape (k,)
+        The ``k`` most frequently selected genes (ties: better mean rank first).
+    mean_rank : ndarray of shape (n_features,)
+        Mean rank of each gene over the runs (1 = best).
+    mean_jaccard : float
+        Mean Jaccard index over all pairs of run panels (1: identical panels).
+    feature_names : ndarray or None
+        Gene names, when the data had them.
+    seeds : list of int
+        The ``random_state`` of each run.
+    """
+
+    frequency: np.ndarray
+    panels: np.ndarray
+    consensus: np.ndarray
+    mean_rank: np.ndarray
+    mean_jaccard: float
+    feature_names: np.ndarray | None = None
+    seeds: list[int] = field(default_factory=list)
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per gene: ``frequency``, ``mean_rank``, ``consensus``.
+
+        Returns
+        -------
+        table : pandas.DataFrame
+            Sorted by frequency (descending), then mean rank.
+        """
+        index = (
+            pd.Index(self.feature_names, name="gene")
+            if self.feature_names is not None
+            else pd.RangeIndex(len(self.frequency), name="gene")
+        )
+        consensus = np.zeros(len(self.frequency), dtype=bool)
+        consensus[self.consensus] = True
+        table = pd.DataFrame(
+            {
+                "frequency": self.frequency,
+                "mean_rank": self.mean_rank,
+                "consensus": consensus,
+            },
+            index=index,
+        )
+        return table.iloc[_order(self.frequency, self.mean_rank)]
+
+
+def _order(frequency: np.ndarray, mean_rank: np.ndarray) -> np.ndarray:
+    return np.lexsort((mean_rank, -frequency))
+
+
+def _subsample(X: Any, y: Any, rows: np.ndarray) -> tuple[Any, Any]:
+    from sklearn.utils import _safe_indexing
+
+    if _data.is_anndata(X):
+        by_name = isinstance(y, str) or (
+            isinstance(y, list | tuple)
+            and all(isinstance(c, str) for c in y)
+            and all(c in X.obs.columns for c in y)
+        )
+        X_sub = X[rows]
+        return X_sub, y if by_name else _safe_indexing(y, rows)
+    return _safe_indexing(X, rows), _safe_indexing(y, rows)
+
+
+def _fit_one(estimator: Any, X: Any, y: Any, seed: int) -> tuple[np.ndarray, Any]:
+    fitted = clone(estimator).set_params(random_state=seed).fit(X, y)
+    return np.asarray(fitted.ranking_), getattr(fitted, "feature_names_in_", None)
+
+
+def panel_stability(
+    estimator: Any,
+    X: Any,
+    y: Any,
+    *,
+    n_runs: int = 10,
+    subsample: float = 0.8,
+    n_jobs: int | None = None,
+    random_state: Any = None,
+) -> PanelStability:
+    """Refit ``estimator`` over seeds and cell subsamples; count gene selections.
+
+    Parameters
+    ----------
+    estimator : YOTOSelector
+        An unfitted (or fitted: it is cloned) selector; its parameters are kept and
+        only ``random_state`` changes between runs.
+    X : {array-like, sparse matrix, AnnData} of shape (n_samples, n_features)
+        The data, as for ``fit``.
+    y : array-like, str or list
+        The targets, as for ``fit`` (obs column names with AnnData ``X``).
+    n_runs : int, default=10
+        Number of refits.
+    subsample : float, default=0.8
+        Fraction of the cells each run trains on, drawn without replacement; ``1.0``
+        varies the seed only.
+    n_jobs : int, optional
+        Parallel runs through joblib (``-1``: all cores). Set the estimator's
+        ``n_threads=1`` when running several jobs on a small machine.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the subsamples and the runs' ``random_state``.
+
+    Returns
+    -------
+    stability : PanelStability
+        Frequencies, panels, consensus panel and mean Jaccard index.
+
+    Raises
+    ------
+    ValueError
+        If ``n_runs < 1`` or ``subsample`` is not in ``(0, 1]``.
+    """
+    if isinstance(n_runs, bool) or not isinstance(n_runs, int) or n_runs < 1:
+        raise ValueError(f"n_runs must be an int >= 1, got {n_runs!r}.")
+    if isinstance(subsample, bool) or not 0.0 < float(subsample) <= 1.0:
+        raise ValueError(f"subsample must be in (0, 1], got {subsample!r}.")
+    rng = check_random_state(random_state)
+    n_samples = X.n_obs if _data.is_anndata(X) else _num_samples(X)
+    size = max(2, int(round(subsample * n_samples)))
+    jobs = []
+    seeds = []
+    for _ in range(n_runs):
+        seed = int(rng.randint(np.iinfo(np.int32).max))
+        rows = np.sort(rng.choice(n_samples, size=size, replace=False))
+        X_run, y_run = _subsample(X, y, rows) if size < n_samples else (X, y)
+        jobs.append(delayed(_fit_one)(estimator, X_run, y_run, seed))
+        seeds.append(seed)
+    results = Parallel(n_jobs=n_jobs)(jobs)
+    rankings = np.vstack([r for r, _ in results])
+    names = results[0][1]
+    k = min(int(estimator.get_params()["k"]), rankings.shape[1])  # the fitted k_
+    panels = np.vstack([np.argsort(r, kind="stable")[:k] for r in rankings])
+    counts = np.zeros(rankings.shape[1])
+    for panel in panels:
+        counts[panel] += 1
+    frequency = counts / n_runs
+    mean_rank = rankings.mean(axis=0)
+    consensus = _order(frequency, mean_rank)[:k]
+    sets = [set(p.tolist()) for p in panels]
+    pairs = [len(a & b) / len(a | b) for i, a in enumerate(sets) for b in sets[i + 1 :]]
+    return PanelStability(
+        frequency=frequency,
+        panels=panels,
+        consensus=consensus,
+        mean_rank=mean_rank,
+        mean_jaccard=float(np.mean(pairs)) if pairs else 1.0,
+        feature_names=None if names is None else np.asarray(names, dtype=object),
+        seeds=seeds,
+    )
+
+
+def _num_samples(X: Any) -> int:
+    return X.shape[0] if hasattr(X, "shape") else len(X)
