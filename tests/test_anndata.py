@@ -278,3 +278,16 @@ def test_one_task_type_rule_for_every_door(fit_calls):
     assert sel.task_types_ == expected
     with pytest.warns(UserWarning, match="'n_genes' holds whole numbers"):
         assert [infer_task_type(adata.obs[c]) for c in columns] == expected
+
+
+def test_fit_on_a_view_of_a_sparse_anndata():
+    """adata[cells] keeps X as an anndata view class, which is in memory, not backed."""
+    from yoto_sklearn import YOTOSelector
+
+    adata = make_adata(sparse=True)
+    view = adata[: adata.n_obs // 2]
+    assert view.is_view
+    sel = YOTOSelector(k=4, **FAST).fit(view, "cell_type")
+    expected = YOTOSelector(k=4, **FAST).fit(view.copy(), "cell_type")
+    np.testing.assert_array_equal(sel.support_, expected.support_)
+    np.testing.assert_array_equal(sel.predict(view), expected.predict(view))

@@ -383,3 +383,47 @@ def test_import_and_help_do_not_load_heavy_libraries():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "[]"
+
+
+def test_fit_extends_an_existing_panel_with_design_options(h5ad, tmp_path):
+    """The worked example of docs/panel_design.md, on small generated data."""
+    base = tmp_path / "base"
+    assert _fit(h5ad, base, "-t", "cell_type") == 0  # a 5-gene "existing" panel
+    base_genes = list(pd.read_csv(base / "panel.csv")["gene"])
+    out = tmp_path / "extended"
+    rc = main(
+        ["fit", str(h5ad), "-t", "cell_type", "--k", "8", "--out", str(out)]
+        + ["--required-genes", str(base / "panel.csv")]
+        + ["--excluded-genes", "G39,G38", "--exclude-pattern", "^G3[0-4]$"]
+        + ["--max-mean-expression", "2.5", "--binarize", "--stability-runs", "2"]
+        + FAST_ARGS
+    )
+    assert rc == 0
+    panel = list(pd.read_csv(out / "panel.csv")["gene"])
+    assert panel[:5] == base_genes and len(panel) == 8
+    assert not {"G38", "G39", "G30", "G31", "G32", "G33", "G34"} & set(panel)
+    record = json.loads((out / "metrics.json").read_text())
+    assert record["params"]["binarize"] is True
+    assert record["params"]["expression_window"] == [None, 2.5]
+    assert (
+        record["stability"]["n_runs"] == 2
+        and len(record["stability"]["consensus"]) == 8
+    )
+    stability = pd.read_csv(out / "stability.csv", index_col="gene")
+    assert stability["frequency"].sum() == pytest.approx(8.0)
+    assert (stability.loc[base_genes, "frequency"] == 1.0).all()
+    assert (out / "selection_frequency.png").exists()
+    assert "selection_frequency.png" in record["plots"]
+
+
+def test_design_options_errors_are_one_line(h5ad, tmp_path, capsys):
+    out = ["--k", "3", "--out", str(tmp_path / "o"), "-q"]
+    assert (
+        main(["fit", str(h5ad), "-t", "cell_type", "--required-genes", "CD3E"] + out)
+        == 1
+    )
+    assert "--required-genes: gene 'CD3E' is not in the data" in _error_line(capsys)
+    assert (
+        main(["fit", str(h5ad), "-t", "cell_type", "--exclude-pattern", "("] + out) == 1
+    )
+    assert "--exclude-pattern '('" in _error_line(capsys)

@@ -616,6 +616,9 @@ def rows_in_chunks(
 
 def is_backed_matrix(X: Any) -> bool:
     """Whether ``X`` is an on-disk matrix (h5py dataset, anndata sparse dataset)."""
+    if sp.issparse(X) or isinstance(X, np.ndarray):
+        # in memory, including anndata's view classes (SparseCSRMatrixView, ...)
+        return False
     module = type(X).__module__ or ""
     if module.startswith("h5py") and hasattr(X, "shape") and hasattr(X, "dtype"):
         return True

@@ -625,6 +625,7 @@ def plot_selection_frequency(
     stability: Any,
     *,
     max_genes: int = 40,
+    title: str | None = None,
     path: str | os.PathLike[str] | None = None,
     dpi: int = 120,
 ) -> Figure:
@@ -632,10 +633,15 @@ def plot_selection_frequency(
 
     Parameters
     ----------
-    stability : PanelStability
-        The result of :func:`yoto_sklearn.stability.panel_stability`.
+    stability : PanelStability or pandas.DataFrame
+        The result of :func:`yoto_sklearn.stability.panel_stability`, or a table
+        indexed by gene with ``frequency`` and ``consensus`` columns (what
+        ``PanelStability.to_frame()`` returns and ``select_genes`` writes to
+        ``adata.var``).
     max_genes : int, default=40
         Show the most frequently selected genes only.
+    title : str, optional
+        Figure title (default: the number of refits and the mean Jaccard index).
     path : str or path-like, optional
         Write a PNG there.
     dpi : int, default=120
@@ -644,23 +650,29 @@ def plot_selection_frequency(
     Returns
     -------
     fig : matplotlib.figure.Figure
-        The figure: one bar per gene, consensus-panel genes in colour.
+        The figure: one bar per gene, consensus-panel genes in red.
     """
-    table = stability.to_frame().head(max_genes)
+    if hasattr(stability, "to_frame"):
+        table = stability.to_frame()
+        if title is None:
+            title = (
+                f"{len(stability.panels)} refits, mean pairwise Jaccard "
+                f"{stability.mean_jaccard:.2f} (red: consensus panel of "
+                f"{len(stability.consensus)})"
+            )
+    else:
+        table = stability.sort_values("frequency", ascending=False, kind="stable")
+    table = table.head(max_genes)
     table = table[table["frequency"] > 0]
     fig = _figure((max(5.0, 0.22 * len(table) + 2.0), 3.6))
     ax = fig.add_subplot()
-    colors = np.where(table["consensus"].to_numpy(), "tab:red", "0.7")
+    colors = np.where(table["consensus"].to_numpy(dtype=bool), "tab:red", "0.7")
     ax.bar(np.arange(len(table)), table["frequency"].to_numpy(), color=colors)
     ax.set_xticks(
         np.arange(len(table)), [str(g) for g in table.index], rotation=90, fontsize=7
     )
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("selection frequency")
-    n_runs = len(stability.panels)
-    ax.set_title(
-        f"{n_runs} refits, mean pairwise Jaccard {stability.mean_jaccard:.2f} "
-        f"(red: consensus panel of {len(stability.consensus)})",
-        fontsize=9,
-    )
+    if title:
+        ax.set_title(title, fontsize=9)
     return _save(fig, path, dpi)

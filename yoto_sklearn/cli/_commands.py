@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from . import _outputs, _report
+from . import _design, _outputs, _report
 from ._parser import CLIError
 from .readers import TABLE_SUFFIXES, read_data, read_obs_table, read_panel_columns
 from .readers import suffix as data_suffix
@@ -166,6 +166,9 @@ def fit_and_report(
     if k > n_genes:
         raise CLIError(f"--k {k} is larger than the number of genes ({n_genes})")
     params = _selector_params(args)
+    _, all_genes = _fit_matrix(adata, layer, use_raw)
+    params.update(_design.design_params(args, all_genes))
+    stability_runs = getattr(args, "stability_runs", None) or 0
     user_types = _task_type_flags(args, targets, params.pop("task_types", None))
     y_all, task_types = obs_targets(adata.obs, targets, user_types)
 
@@ -197,6 +200,7 @@ def fit_and_report(
             layer=layer,
             use_raw=use_raw,
             task_types=task_types,
+            stability_runs=stability_runs,
             **params,
         )
     fit_seconds = time.perf_counter() - fit_started
@@ -256,6 +260,17 @@ def fit_and_report(
     record["plots"] = _outputs.write_plots(
         args, selector, gene_names, out, X_eval, y_eval, which
     )
+    if stability_runs:
+        var = train.raw.var if use_raw else train.var
+        table = _design.stability_table(var)
+        table.to_csv(out / "stability.csv")
+        stability = dict(train.uns["yoto"]["stability"])
+        record["stability"] = {
+            "n_runs": stability_runs,
+            "mean_jaccard": float(stability["mean_jaccard"]),
+            "consensus": [str(g) for g in stability["consensus"]],
+        }
+        record["plots"] += _outputs.write_stability_plot(table, out, stability)
     record["wall_seconds"] = round(time.perf_counter() - started, 2)
     _outputs.write_json(out / _outputs.RUN_FILE, record)
     return record

@@ -22,6 +22,7 @@ RUN_FILE = "metrics.json"
 # Files a run always writes (pictures are listed in the run record).
 _RUN_FILES = (
     "panel.csv",
+    "stability.csv",
     "gene_scores.csv",
     RUN_FILE,
     MODEL_FILE,
@@ -188,6 +189,23 @@ def write_plots(
     )
     written += [f"panel_expression_{which}_{_safe(name)}.png" for name in expression]
     return written
+
+
+def write_stability_plot(table: pd.DataFrame, out: Path, stability: dict) -> list[str]:
+    """Write ``selection_frequency.png``; return its name (none without matplotlib)."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return []
+    from .. import plotting
+
+    plotting.plot_selection_frequency(
+        table,
+        title=f"{stability['n_runs']} refits on 80% of the cells, mean pairwise "
+        f"Jaccard {float(stability['mean_jaccard']):.2f} (red: consensus panel)",
+        path=out / "selection_frequency.png",
+    )
+    return ["selection_frequency.png"]
 
 
 def _json_default(value: Any) -> Any:

@@ -193,6 +193,58 @@ def build_parser() -> argparse.ArgumentParser:
         help="treat this --target as regression, e.g. an integer quantity such as "
         "a count (repeatable)",
     )
+    design = fit.add_argument_group(
+        "panel design",
+        "constraints for a targeted assay; GENES is a comma-separated list of gene "
+        "names or a file (one gene per line, or a CSV/TSV with a 'gene' column such "
+        "as the panel.csv of an earlier run)",
+    )
+    design.add_argument(
+        "--required-genes",
+        metavar="GENES",
+        help="genes that must be in the panel (e.g. a panel to extend); --k counts "
+        "them",
+    )
+    design.add_argument(
+        "--excluded-genes", metavar="GENES", help="genes never selected"
+    )
+    design.add_argument(
+        "--exclude-pattern",
+        metavar="REGEX",
+        help="also exclude genes whose name matches this regular expression, e.g. "
+        "'^MT-|^RP[SL]' for mitochondrial and ribosomal genes",
+    )
+    design.add_argument(
+        "--min-mean-expression",
+        type=float,
+        metavar="X",
+        help="exclude genes whose mean expression (of the fitted matrix) is below X",
+    )
+    design.add_argument(
+        "--max-mean-expression",
+        type=float,
+        metavar="X",
+        help="exclude genes whose mean expression is above X (very highly "
+        "expressed genes crowd optical assays)",
+    )
+    design.add_argument(
+        "--binarize",
+        nargs="?",
+        type=float,
+        const=0.0,
+        default=None,
+        metavar="THRESHOLD",
+        help="train and predict on detection (value > THRESHOLD, default 0) "
+        "instead of expression, for the shift to a targeted platform",
+    )
+    design.add_argument(
+        "--stability-runs",
+        type=_positive_int,
+        metavar="N",
+        default=None,
+        help="refit N times on 80%% subsamples with other seeds; write each gene's "
+        "selection frequency (stability.csv, selection_frequency.png)",
+    )
     fit.add_argument(
         "--obs",
         metavar="FILE",
