@@ -9,6 +9,7 @@ that changes with the seed (lassonet and spapros users ask for exactly this).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,7 +100,11 @@ def _subsample(X: Any, y: Any, rows: np.ndarray) -> tuple[Any, Any]:
 
 
 def _fit_one(estimator: Any, X: Any, y: Any, seed: int) -> tuple[np.ndarray, Any]:
-    fitted = clone(estimator).set_params(random_state=seed).fit(X, y)
+    with warnings.catch_warnings():
+        # the refits repeat the warnings of the data (e.g. required genes outside
+        # the expression window) once per run: say them once, in the main fit
+        warnings.simplefilter("ignore", UserWarning)
+        fitted = clone(estimator).set_params(random_state=seed).fit(X, y)
     return np.asarray(fitted.ranking_), getattr(fitted, "feature_names_in_", None)
 
 
@@ -131,7 +136,8 @@ def panel_stability(
         varies the seed only.
     n_jobs : int, optional
         Parallel runs through joblib (``-1``: all cores). Set the estimator's
-        ``n_threads=1`` when running several jobs on a small machine.
+        ``n_threads=1`` when running several jobs on a small machine. The runs'
+        ``UserWarning``\ s (about the data, the same in every run) are not repeated.
     random_state : int, RandomState instance or None, default=None
         Seeds the subsamples and the runs' ``random_state``.
 

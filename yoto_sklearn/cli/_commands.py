@@ -310,7 +310,17 @@ def cmd_fit(args: argparse.Namespace) -> int:
         print(_report.format_table(_report.metric_rows(record, with_baseline=False)))
         print(f"Panel ({len(record['panel'])} genes, best first):")
         print(_report.wrap(record["panel"]))
-        print(f"Wrote {args.out}/ (panel.csv, {record['model']}, metrics.json, PNGs)")
+        if "stability" in record:
+            stab = record["stability"]
+            print(
+                f"Stability: {stab['n_runs']} refits on 80% of the cells, mean "
+                f"pairwise Jaccard {stab['mean_jaccard']:.2f} (stability.csv: each "
+                "gene's selection frequency)"
+            )
+        print(
+            f"Wrote {Path(args.out)}/ (panel.csv, {record['model']}, metrics.json, "
+            "PNGs)"
+        )
     return 0
 
 

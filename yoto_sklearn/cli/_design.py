@@ -97,4 +97,4 @@ def stability_table(var: pd.DataFrame, key: str = "yoto") -> pd.DataFrame:
         },
         index=pd.Index(var.index.astype(str), name="gene"),
     )
-    return table.sort_values("frequency", ascending=False, kind="stable")
+    return table.sort_values(["frequency", "consensus"], ascending=False, kind="stable")
