@@ -137,7 +137,8 @@ def panel_stability(
     n_jobs : int, optional
         Parallel runs through joblib (``-1``: all cores). Set the estimator's
         ``n_threads=1`` when running several jobs on a small machine. The runs'
-        ``UserWarning``\ s (about the data, the same in every run) are not repeated.
+        warnings of type ``UserWarning`` (about the data, the same in every run) are
+        not repeated.
     random_state : int, RandomState instance or None, default=None
         Seeds the subsamples and the runs' ``random_state``.
 
