@@ -38,7 +38,7 @@ def test_fit_predict_round_trip(h5ad, tmp_path, capsys):
     rc = _fit(h5ad, out, "--target", "cell_type", "--target", "score")
     assert rc == 0
     panel = pd.read_csv(out / "panel.csv")
-    assert list(panel.columns) == ["gene", "score", "rank"]
+    assert list(panel.columns) == ["gene", "score", "rank", "required"]
     assert list(panel["rank"]) == [1, 2, 3, 4, 5]
     assert panel["score"].is_monotonic_decreasing
     record = json.loads((out / "metrics.json").read_text())
@@ -399,8 +399,12 @@ def test_fit_extends_an_existing_panel_with_design_options(h5ad, tmp_path):
         + FAST_ARGS
     )
     assert rc == 0
-    panel = list(pd.read_csv(out / "panel.csv")["gene"])
+    table = pd.read_csv(out / "panel.csv")
+    panel = list(table["gene"])
     assert panel[:5] == base_genes and len(panel) == 8
+    assert list(table["required"]) == [True] * 5 + [False] * 3
+    every = pd.read_csv(out / "gene_scores.csv", index_col="gene")
+    assert every.loc[["G38", "G39", "G30"], "excluded"].all()
     assert not {"G38", "G39", "G30", "G31", "G32", "G33", "G34"} & set(panel)
     record = json.loads((out / "metrics.json").read_text())
     assert record["params"]["binarize"] is True

@@ -128,8 +128,16 @@ def write_panel(selector: Any, gene_names: Sequence[str], out: Path) -> list[str
     ranking = np.asarray(selector.ranking_, dtype=int)
     support = np.asarray(selector.support_, dtype=int)
     names = np.asarray(gene_names, dtype=object)
+    # required genes are placed, not ranked: their score is not learned
+    required = np.isin(np.arange(names.size), getattr(selector, "required_", []))
+    excluded = np.isin(np.arange(names.size), getattr(selector, "excluded_", []))
     panel = pd.DataFrame(
-        {"gene": names[support], "score": scores[support], "rank": ranking[support]}
+        {
+            "gene": names[support],
+            "score": scores[support],
+            "rank": ranking[support],
+            "required": required[support],
+        }
     )
     panel.to_csv(out / "panel.csv", index=False)
     every = pd.DataFrame(
@@ -138,6 +146,8 @@ def write_panel(selector: Any, gene_names: Sequence[str], out: Path) -> list[str
             "score": scores,
             "rank": ranking,
             "selected": np.isin(np.arange(names.size), support),
+            "required": required,
+            "excluded": excluded,
         }
     ).sort_values("rank", kind="stable")
     every.to_csv(out / "gene_scores.csv", index=False)
