@@ -343,6 +343,9 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
         "verbose": ["verbose"],
     }
 
+    # What early stopping watches (see TrainConfig.stop_on).
+    _stop_on = "loss"
+
     def __init__(
         self,
         k: int = 50,
@@ -621,6 +624,7 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
             n_iter_no_change=int(self.n_iter_no_change),
             tol=float(self.tol),
             verbose=int(self.verbose),
+            stop_on=self._stop_on,
         )
         fork_devices = [device.index or 0] if device.type == "cuda" else []
         with torch.random.fork_rng(devices=fork_devices):

@@ -48,6 +48,9 @@ class TrainConfig:
     n_iter_no_change: int = 10
     tol: float = 1e-4
     verbose: int = 0
+    # what early stopping watches: the validation "score" (mean balanced accuracy /
+    # R^2 over tasks, higher is better) or the summed validation "loss"
+    stop_on: str = "loss"
 
 
 @dataclass
@@ -166,12 +169,16 @@ def evaluate(
     losses: Sequence[TaskLoss],
     batch_size: int,
 ) -> tuple[float, float]:
-    """Validation loss and mean task score (accuracy / R^2) with the fixed panel."""
+    """Validation loss and mean task score with the fixed panel.
+
+    The score of a classification task is its balanced accuracy (mean recall over
+    the classes present), of a regression task its R^2.
+    """
     net.eval()
     n_tasks = len(losses)
     loss_num = np.zeros(n_tasks)
     loss_den = np.zeros(n_tasks)
-    correct = np.zeros(n_tasks)
+    hits: list[torch.Tensor | None] = [None] * n_tasks  # per class: correct, total
     ys: list[list[torch.Tensor]] = [[] for _ in range(n_tasks)]
     for xb, yb in batches.iterate(idx, batch_size, None):
         outputs = net(xb)
@@ -192,7 +199,15 @@ def evaluate(
                 )
                 loss_num[t] += float((per * w).sum())
                 loss_den[t] += float(w.sum())
-                correct[t] += float((out.argmax(1) == tl).sum())
+                n_cls = out.shape[1]
+                right = (out.argmax(1) == tl).to(out.dtype)
+                counts = torch.stack(
+                    [
+                        torch.bincount(tl, weights=right, minlength=n_cls),
+                        torch.bincount(tl, minlength=n_cls).to(out.dtype),
+                    ]
+                )
+                hits[t] = counts if hits[t] is None else hits[t] + counts
             else:
                 err = (out[:, 0] - target) ** 2
                 loss_num[t] += float(err.sum())  # the squared error sum
@@ -206,7 +221,9 @@ def evaluate(
         total_loss += spec.weight * loss_num[t] / loss_den[t]
         y_all = torch.cat(ys[t])
         if spec.kind == "classification":
-            scores.append(correct[t] / len(y_all))
+            right, total = hits[t].cpu().double().numpy()
+            present = total > 0
+            scores.append(float(np.mean(right[present] / total[present])))
         else:
             sst = float(((y_all - y_all.mean()) ** 2).sum())
             scores.append(1.0 - loss_num[t] / sst if sst > 0 else 0.0)
@@ -264,6 +281,7 @@ def train(
     history = History() if history is None else history
     history.selection_epochs = selection_epochs
     best_loss = math.inf
+    best_score = -math.inf
     best_state = None
     no_improve = 0
     step = 0
@@ -330,8 +348,13 @@ def train(
             history.validation_scores.append(val_score)
             postfix["val_loss"] = f"{val_loss:.4f}"
             if not selecting and config.early_stopping:
-                if val_loss < best_loss - config.tol:
-                    best_loss = val_loss
+                if config.stop_on == "score" and math.isfinite(val_score):
+                    improved = val_score > best_score + config.tol
+                else:
+                    improved = val_loss < best_loss - config.tol
+                if improved:
+                    best_loss = min(best_loss, val_loss)
+                    best_score = max(best_score, val_score)
                     best_state = copy.deepcopy(net.state_dict())
                     history.best_state = best_state
                     history.best_epoch = epoch + 1
