@@ -67,6 +67,16 @@ def label_strings(values: Any) -> np.ndarray:
     return np.asarray(out, dtype=object)
 
 
+def task_png(
+    directory: str | os.PathLike[str] | None, prefix: str, task: Any
+) -> str | None:
+    """``directory/{prefix}{task}.png`` with the task name made file-safe."""
+    if directory is None:
+        return None
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in str(task))
+    return os.path.join(directory, f"{prefix}{safe}.png")
+
+
 def _check_fitted(selector: Any, attribute: str) -> None:
     if not hasattr(selector, attribute):
         raise ValueError(
@@ -371,10 +381,7 @@ def plot_confusion_matrices(
         labels = None
         if classes is not None and classes[j] is not None:
             labels = list(classes[j])
-        path = None
-        if directory is not None:
-            safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in str(name))
-            path = os.path.join(directory, f"{prefix}{safe}.png")
+        path = task_png(directory, prefix, name)
         figures[str(name)] = plot_confusion_matrix(
             truth[:, j], pred[:, j], labels=labels, title=str(name), path=path, dpi=dpi
         )
@@ -605,10 +612,7 @@ def plot_panel_expressions(
     for j, (name, kind) in enumerate(zip(names, selector.task_types_, strict=True)):
         if kind != "classification":
             continue
-        path = None
-        if directory is not None:
-            safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
-            path = os.path.join(directory, f"{prefix}{safe}.png")
+        path = task_png(directory, prefix, name)
         figures[name] = plot_panel_expression(
             selector,
             X,

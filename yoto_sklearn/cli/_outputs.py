@@ -154,10 +154,6 @@ def write_panel(selector: Any, gene_names: Sequence[str], out: Path) -> list[str
     return [str(g) for g in names[support]]
 
 
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
-
-
 def write_plots(
     args: argparse.Namespace,
     selector: Any,
@@ -189,7 +185,10 @@ def write_plots(
     figures = plotting.plot_confusion_matrices(
         selector, X_eval, y_eval, directory=out, prefix=f"confusion_{which}_"
     )
-    written += [f"confusion_{which}_{_safe(name)}.png" for name in figures]
+    written += [
+        Path(plotting.task_png(".", f"confusion_{which}_", name)).name
+        for name in figures
+    ]
     expression = plotting.plot_panel_expressions(
         selector,
         X_eval,
@@ -197,7 +196,10 @@ def write_plots(
         directory=out,
         prefix=f"panel_expression_{which}_",
     )
-    written += [f"panel_expression_{which}_{_safe(name)}.png" for name in expression]
+    written += [
+        Path(plotting.task_png(".", f"panel_expression_{which}_", name)).name
+        for name in expression
+    ]
     return written
 
 
