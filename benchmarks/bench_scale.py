@@ -37,10 +37,10 @@ N_CLASSES = 5
 MARKERS_PER_CLASS = 4
 
 
-def generate(path: Path, n: int, g: int, density: float, seed: int) -> dict:
-    """Write a seeded count-like CSR h5ad file; return a few facts about it."""
-    import anndata
-    import pandas as pd
+def blocks(n: int, g: int, density: float, seed: int, step: int = 20000):
+    """Yield ``(labels, csr block)`` of seeded count-like log1p data, ``step`` rows
+    at a time: NB counts with per-gene detection rates, and ``MARKERS_PER_CLASS``
+    marker genes per class (class c: genes c*M .. c*M+M-1) with higher counts."""
     import scipy.sparse as sp
 
     rng = np.random.default_rng(seed)
@@ -48,15 +48,12 @@ def generate(path: Path, n: int, g: int, density: float, seed: int) -> dict:
     gene_rate = rng.gamma(0.6, 1.0 / 0.6, g)  # per-gene detection propensity
     gene_p = gene_rate / gene_rate.sum()
     mean_nnz = density * g
-    blocks = []
-    step = 20000
     for start in range(0, n, step):
         m = min(step, n - start)
         per_row = rng.poisson(mean_nnz, m)
         rows = np.repeat(np.arange(m), per_row)
         cols = rng.choice(g, size=len(rows), p=gene_p)
         vals = rng.negative_binomial(2, 2 / 3, len(rows)) + 1.0  # counts >= 1
-        # marker genes: class c has genes c*M .. c*M+M-1 switched on, higher counts
         yc = y[start : start + m]
         mrows = np.repeat(np.arange(m), MARKERS_PER_CLASS)
         mcols = (yc[:, None] * MARKERS_PER_CLASS + np.arange(MARKERS_PER_CLASS)).ravel()
@@ -71,8 +68,18 @@ def generate(path: Path, n: int, g: int, density: float, seed: int) -> dict:
         block.sum_duplicates()
         block.data = np.log1p(block.data).astype(np.float32)
         block.indices = block.indices.astype(np.int32)
-        blocks.append(block)
-    X = sp.vstack(blocks, format="csr").astype(np.float32)
+        yield yc, block
+
+
+def generate(path: Path, n: int, g: int, density: float, seed: int) -> dict:
+    """Write a seeded count-like CSR h5ad file; return a few facts about it."""
+    import anndata
+    import pandas as pd
+    import scipy.sparse as sp
+
+    parts = list(blocks(n, g, density, seed))
+    y = np.concatenate([p[0] for p in parts])
+    X = sp.vstack([p[1] for p in parts], format="csr").astype(np.float32)
     obs = pd.DataFrame(
         {"label": pd.Categorical([f"type{c}" for c in y])},
         index=[f"c{i}" for i in range(n)],

@@ -181,3 +181,48 @@ def test_sparse_fit_never_densifies_the_whole_matrix(monkeypatch):
     assert big == []
     sparse_bytes = X.data.nbytes + X.indices.nbytes + X.indptr.nbytes  # ~1.5 MB
     assert peak < dense_bytes / 8, (peak, dense_bytes, sparse_bytes)
+
+
+def test_epoch_rows_visit_every_cell_in_turn():
+    from yoto_sklearn._training import epoch_rows
+
+    idx = np.arange(3, 1003)
+    for chunk_rows in (None, 64):
+        epochs = epoch_rows(idx, 300, np.random.default_rng(0), chunk_rows)
+        seen = np.concatenate([next(epochs) for _ in range(10)])
+        counts = np.bincount(seen - 3, minlength=1000)
+        assert counts.min() == counts.max() == 3  # 10 x 300 cells = 3 passes
+    rng = np.random.default_rng(0)
+    state = rng.bit_generator.state
+    full = epoch_rows(idx, 1000, rng, None)
+    assert next(full) is idx and next(full) is idx
+    assert rng.bit_generator.state == state  # no random draw without a cap
+
+
+def test_cap_on_cells_per_epoch_leaves_small_data_unchanged():
+    from .conftest import FAST, make_data
+
+    X, y = make_data(n=300)
+    params = dict(FAST, n_threads=1, early_stopping=True, max_iter=6)
+    a = YOTOSelector(**params).fit(X, y)  # default cap 16384 > 300 cells
+    b = YOTOSelector(**params, max_cells_per_epoch=None).fit(X, y)
+    np.testing.assert_array_equal(a.scores_, b.scores_)
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+
+
+@pytest.mark.parametrize("backed", [False, True])
+def test_capped_epochs_train_on_part_of_the_cells(tmp_path, backed):
+    from .conftest import FAST, make_data
+
+    X, y = make_data(n=2000, n_features=40, n_informative=6)
+    params = dict(FAST, k=6, n_threads=1, max_iter=20, max_cells_per_epoch=1000)
+    data = X.astype(np.float32)
+    if backed:
+        anndata.AnnData(sp.csr_matrix(data)).write_h5ad(tmp_path / "x.h5ad")
+        data = anndata.read_h5ad(tmp_path / "x.h5ad", backed="r")
+    sel = YOTOSelector(**params).fit(data, y)
+    assert sel.n_iter_ == 20
+    # 1000 cells per epoch of batch 16: 63 steps, against 125 for a full pass
+    full = YOTOSelector(**{**params, "max_cells_per_epoch": None}).fit(X, y)
+    assert np.mean(sel.history_.epoch_times) < np.mean(full.history_.epoch_times)
+    assert len(set(sel.support_) & set(range(6))) >= 5  # the markers

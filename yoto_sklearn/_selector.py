@@ -156,6 +156,15 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
     max_iter : int, default=100
         Number of epochs. The first 60 % select the panel; the rest refine the
         network on the frozen panel (and may stop early).
+    max_cells_per_epoch : int or None, default=16384
+        Cells visited per epoch. With more training cells than this, an epoch is
+        the next ``max_cells_per_epoch`` cells of a shuffled pass over the data, so
+        the training schedule (annealing, early stopping, ``max_iter``) and its cost
+        stop growing with the number of cells: a million cells do not need a
+        hundred passes to rank genes. Datasets up to this size train exactly as
+        without a cap (every epoch is a full pass); ``None`` always makes full
+        passes. The early-stopping validation set is then a fixed random subset of
+        ``max_cells_per_epoch // 4`` held-out cells.
     batch_size : int, default=128
         Mini-batch size (capped at the number of training cells).
     early_stopping : bool, default=True
@@ -323,6 +332,7 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
         "score_learning_rate": [Number(Real, 0, None, closed="neither")],
         "weight_decay": [Number(Real, 0, None, closed="left")],
         "max_iter": [Number(Integral, 1, None, closed="left")],
+        "max_cells_per_epoch": [None, Number(Integral, 2, None, closed="left")],
         "batch_size": [Number(Integral, 1, None, closed="left")],
         "early_stopping": ["boolean"],
         "validation_fraction": [Number(Real, 0, 1, closed="neither")],
@@ -359,6 +369,7 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
         score_learning_rate: float = 0.01,
         weight_decay: float = 1e-4,
         max_iter: int = 100,
+        max_cells_per_epoch: int | None = 16384,
         batch_size: int = 128,
         early_stopping: bool = True,
         validation_fraction: float = 0.1,
@@ -388,6 +399,7 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
         self.score_learning_rate = score_learning_rate
         self.weight_decay = weight_decay
         self.max_iter = max_iter
+        self.max_cells_per_epoch = max_cells_per_epoch
         self.batch_size = batch_size
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
@@ -625,6 +637,11 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
             tol=float(self.tol),
             verbose=int(self.verbose),
             stop_on=self._stop_on,
+            max_cells_per_epoch=(
+                None
+                if self.max_cells_per_epoch is None
+                else int(self.max_cells_per_epoch)
+            ),
         )
         fork_devices = [device.index or 0] if device.type == "cuda" else []
         with torch.random.fork_rng(devices=fork_devices):

@@ -48,6 +48,8 @@ class TrainConfig:
     n_iter_no_change: int = 10
     tol: float = 1e-4
     verbose: int = 0
+    # cells visited per epoch (None: all); see :func:`epoch_rows`
+    max_cells_per_epoch: int | None = None
     # what early stopping watches: the validation "score" (mean balanced accuracy /
     # R^2 over tasks, higher is better) or the summed validation "loss"
     stop_on: str = "loss"
@@ -121,6 +123,43 @@ def _fast_adam_kwargs(device: torch.device) -> dict:
     ):
         return {"fused": True}
     return {"foreach": False}
+
+
+def epoch_rows(
+    train_idx: np.ndarray,
+    cap: int | None,
+    rng: np.random.Generator,
+    chunk_rows: int | None,
+) -> Iterator[np.ndarray]:
+    """The training rows of each epoch: all of them, or ``cap`` at a time.
+
+    With ``cap`` at least the number of training cells (every dataset up to that
+    size) each epoch is ``train_idx`` and no random number is drawn, so training
+    is exactly what it is without a cap. Above it, an epoch is the next ``cap``
+    cells of a shuffled pass over the data (a new pass starts when one is used up),
+    so the cost of an epoch, and of the whole schedule, stops growing with the
+    number of cells while every cell is still visited in turn. With ``chunk_rows``
+    (a source streamed from disk) the shuffle moves whole row chunks, so an epoch
+    reads about ``cap`` cells from disk, not the whole file.
+    """
+    n = len(train_idx)
+    if cap is None or n <= cap:
+        while True:
+            yield train_idx
+    pending = np.empty(0, dtype=train_idx.dtype)
+    while True:
+        if len(pending) < cap:
+            if chunk_rows:
+                chunk_of = train_idx // chunk_rows
+                chunks = rng.permutation(np.unique(chunk_of))
+                position = np.empty(chunk_of.max() + 1, dtype=np.int64)
+                position[chunks] = np.arange(len(chunks))
+                fresh = train_idx[np.argsort(position[chunk_of], kind="stable")]
+            else:
+                fresh = rng.permutation(train_idx)
+            pending = np.concatenate([pending, fresh])
+        yield np.sort(pending[:cap])
+        pending = pending[cap:]
 
 
 def _schedule(start: float, end: float, progress: float) -> float:
@@ -272,8 +311,19 @@ def train(
         ],
     )
     n_train = len(train_idx)
-    bs = min(config.batch_size, n_train)
-    steps_per_epoch = max(1, math.ceil(n_train / bs))
+    cap = config.max_cells_per_epoch
+    epoch_size = n_train if cap is None else min(n_train, cap)
+    bs = min(config.batch_size, epoch_size)
+    steps_per_epoch = max(1, math.ceil(epoch_size / bs))
+    capped = cap is not None and n_train > cap
+    if capped and val_idx is not None and len(val_idx) > cap // 4:
+        # early stopping needs a score, not every held-out cell: a fixed random
+        # quarter of an epoch's worth, evaluated after every epoch
+        val_idx = np.sort(rng.choice(val_idx, size=max(cap // 4, 2), replace=False))
+    streamed = getattr(source, "shuffle", "full") == "chunked"
+    epochs = epoch_rows(
+        train_idx, cap, rng, source._chunk_rows(bs) if streamed else None
+    )
     selection_epochs = max(1, round(config.selection_fraction * config.max_iter))
     selection_epochs = min(selection_epochs, config.max_iter)
     total_sel_steps = max(1, selection_epochs * steps_per_epoch - 1)
@@ -300,7 +350,7 @@ def train(
         running = torch.zeros((), device=device)
         n_batches = 0
         tau = config.temperature
-        for xb, yb in batches.iterate(train_idx, bs, rng):
+        for xb, yb in batches.iterate(next(epochs), bs, rng):
             if len(xb) < 2 and n_batches > 0:
                 continue  # BatchNorm needs 2 rows; the cell is seen next epoch
             if selecting:
