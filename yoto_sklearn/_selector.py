@@ -545,16 +545,16 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
         names = [t.name for t in tasks]
         task_weights = self._task_weights(names)
 
-        names = getattr(self, "feature_names_in_", None)
+        genes = getattr(self, "feature_names_in_", None)
         required = resolve_genes(
-            self.required_genes, "required_genes", n_features, names
+            self.required_genes, "required_genes", n_features, genes
         )
         excluded = resolve_genes(
-            self.excluded_genes, "excluded_genes", n_features, names
+            self.excluded_genes, "excluded_genes", n_features, genes
         )
         both = np.intersect1d(required, excluded)
         if len(both):
-            shown = [names[i] if names is not None else int(i) for i in both[:5]]
+            shown = [genes[i] if genes is not None else int(i) for i in both[:5]]
             raise ValueError(f"Genes {shown} are both required and excluded.")
         window = check_expression_window(self.expression_window)
         if len(required) > self.k:
@@ -599,7 +599,7 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
             outside = np.flatnonzero((mean < window[0]) | (mean > window[1]))
             kept = np.intersect1d(outside, required)
             if len(kept):
-                shown = [names[i] if names is not None else int(i) for i in kept[:5]]
+                shown = [genes[i] if genes is not None else int(i) for i in kept[:5]]
                 warnings.warn(
                     f"{len(kept)} required gene(s) lie outside expression_window "
                     f"and stay in the panel: {shown}",
@@ -699,9 +699,9 @@ class YOTOSelector(SelectorMixin, BaseEstimator):
 
     def _binarize_threshold(self) -> float | None:
         """The detection threshold of ``binarize``, or None when it is off."""
-        if self.binarize is False:
-            return None
-        return 0.0 if self.binarize is True else float(self.binarize)
+        if isinstance(self.binarize, bool | np.bool_):
+            return 0.0 if self.binarize else None
+        return float(self.binarize)
 
     def _reset_backed_features(self, source: _data.BackedRowSource) -> None:
         """What ``validate_data(reset=True)`` does, for a matrix left on disk."""

@@ -148,7 +148,9 @@ def epoch_rows(
             yield train_idx
     pending = np.empty(0, dtype=train_idx.dtype)
     while True:
-        if len(pending) < cap:
+        if len(pending) >= cap:
+            epoch, pending = pending[:cap], pending[cap:]
+        else:  # the rest of this pass, topped up from the next (no cell twice)
             if chunk_rows:
                 chunk_of = train_idx // chunk_rows
                 chunks = rng.permutation(np.unique(chunk_of))
@@ -157,9 +159,11 @@ def epoch_rows(
                 fresh = train_idx[np.argsort(position[chunk_of], kind="stable")]
             else:
                 fresh = rng.permutation(train_idx)
-            pending = np.concatenate([pending, fresh])
-        yield np.sort(pending[:cap])
-        pending = pending[cap:]
+            # cells still pending wait for a later epoch of the new pass
+            take = np.flatnonzero(~np.isin(fresh, pending))[: cap - len(pending)]
+            epoch = np.concatenate([pending, fresh[take]])
+            pending = np.delete(fresh, take)
+        yield np.sort(epoch)
 
 
 def _schedule(start: float, end: float, progress: float) -> float:
