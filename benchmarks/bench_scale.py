@@ -147,6 +147,7 @@ def run_one(args: argparse.Namespace) -> None:
         hidden_layer_sizes=(args.hidden,),
         batch_size=args.batch_size,
         max_iter=2,
+        max_cells_per_epoch=None,  # full passes: this benchmark times whole epochs
         early_stopping=False,
         device=args.device,
         random_state=0,
@@ -291,7 +292,8 @@ def write_outputs(rows: list[dict], out: Path, args: argparse.Namespace) -> None
     head = (
         f"# bench_scale\n\nSeeded NB counts, log1p, density {args.density:.0%}; "
         f"YOTOSelector(k={args.k}, hidden_layer_sizes=({args.hidden},), "
-        f"batch_size={args.batch_size}, max_iter=2, early_stopping=False). "
+        f"batch_size={args.batch_size}, max_iter=2, max_cells_per_epoch=None, "
+        "early_stopping=False). "
         f"Machine: {machine}. One subprocess per row; peak RSS is that process's "
         "peak resident set (`VmHWM`) after loading and fitting (it includes ~"
         f"{df['rss_after_imports_mb'].median():.0f} MB of Python/torch imports). "
