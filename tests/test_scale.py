@@ -227,3 +227,30 @@ def test_capped_epochs_train_on_part_of_the_cells(tmp_path, backed):
     full = YOTOSelector(**{**params, "max_cells_per_epoch": None}).fit(X, y)
     assert np.mean(sel.history_.epoch_times) < np.mean(full.history_.epoch_times)
     assert len(set(sel.support_) & set(range(6))) >= 5  # the markers
+
+
+def test_refinement_reads_the_panel_columns_once(monkeypatch):
+    """After selection, no mini-batch of all genes is made: one pass over the row
+    chunks keeps the panel columns, and refinement steps use those (issue 11)."""
+    from .conftest import FAST, make_data
+
+    calls = {"batches": 0, "chunks": 0}
+    batches, chunks = _data.RowSource.batches, _data.RowSource.chunks
+
+    def counted(name, method):
+        def wrapper(self, *args, **kwargs):
+            calls[name] += 1
+            return method(self, *args, **kwargs)
+
+        return wrapper
+
+    monkeypatch.setattr(_data.RowSource, "batches", counted("batches", batches))
+    monkeypatch.setattr(_data.RowSource, "chunks", counted("chunks", chunks))
+    X, y = make_data(n=200)
+    sel = YOTOSelector(**dict(FAST, max_iter=10, n_threads=1)).fit(X, y)
+    assert sel.history_.selection_epochs == 6 and sel.n_iter_ == 10
+    assert calls["batches"] == 6  # selection epochs only; 4 refinement epochs
+    assert calls["chunks"] == 2  # the standardisation statistics, the panel
+    np.testing.assert_array_equal(
+        sel.predict(X), sel.predict(np.where(sel.get_support(), X, 0.0))
+    )

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.exceptions import ConvergenceWarning
+from torch import nn
 
 from ._network import YOTONetwork
 
@@ -166,6 +167,82 @@ def epoch_rows(
         yield np.sort(epoch)
 
 
+class _PanelBatches:
+    """Refinement on the panel only: its k columns, read once; a k-column layer.
+
+    When the selection phase ends the panel is fixed, so the refinement needs
+    neither the other genes nor their first-layer weights. One pass over the
+    source's row chunks keeps the panel columns of every cell (``n x k`` float32,
+    200 MB for 10^6 cells and k = 50); mini-batches are then sliced from that
+    matrix, and the first layer trains as a ``H x k`` parameter that takes over the
+    panel columns of the ``H x G`` weight (and their AdamW moments) inside the same
+    optimizer. A refinement step therefore costs ``O(B k H)``, independent of the
+    number of genes, instead of densifying ``B x G`` and updating ``G x H``.
+    Predictions are the same as those of the full network: the same values enter
+    the same operations (the batch order of an in-memory, fully shuffled source is
+    unchanged too). :meth:`sync` writes the panel columns back into the network.
+    """
+
+    def __init__(self, net, optimizer, source, Y, mean, scale, device) -> None:
+        self.net = net
+        self.Y = Y
+        self.device = device
+        self.panel = net.panel().detach().cpu()
+        cols = self.panel.numpy()
+        parts = []
+        for _, block in source.chunks():
+            part = block[:, cols]
+            part = part.toarray() if hasattr(part, "toarray") else np.asarray(part)
+            parts.append(np.asarray(part, dtype=np.float32))
+        self.X = np.concatenate(parts) if parts else np.empty((0, len(cols)), "f4")
+        idx = self.panel.to(device)
+        self.mean = None if mean is None else torch.as_tensor(mean, device=device)[idx]
+        self.scale = (
+            None if scale is None else torch.as_tensor(scale, device=device)[idx]
+        )
+        # the H x k layer takes over the panel columns of the weight, optimiser
+        # state included; the H x G weight leaves the optimiser
+        full = net.weight
+        self.weight = nn.Parameter(full.detach().index_select(1, idx).clone())
+        for group in optimizer.param_groups:
+            for j, p in enumerate(group["params"]):
+                if p is full:
+                    group["params"][j] = self.weight
+        state = optimizer.state.pop(full, {})
+        optimizer.state[self.weight] = {
+            key: value.index_select(1, idx).clone()
+            if torch.is_tensor(value) and value.shape == full.shape
+            else (value.clone() if torch.is_tensor(value) else value)
+            for key, value in state.items()
+        }
+        full.requires_grad_(False)
+        self._idx = idx
+
+    def iterate(
+        self, idx: np.ndarray, batch_size: int, rng: np.random.Generator | None
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Mini-batches over ``idx`` (shuffled with ``rng``) of the panel columns."""
+        order = np.sort(idx) if rng is None else rng.permutation(idx)
+        for start in range(0, len(order), batch_size):
+            rows = np.sort(order[start : start + batch_size])
+            xb = torch.from_numpy(self.X[rows]).to(self.device, non_blocking=True)
+            if self.mean is not None:
+                xb = (xb - self.mean) / self.scale
+            yb = torch.from_numpy(self.Y[rows]).to(self.device, non_blocking=True)
+            yield xb, yb
+
+    def forward(self, xb: torch.Tensor) -> list[torch.Tensor]:
+        """The network's outputs from panel-column rows."""
+        z = torch.addmm(self.net.bias, xb, self.weight.t())
+        z = self.net.body(z)
+        return [head(z) for head in self.net.heads]
+
+    def sync(self) -> None:
+        """Write the trained panel columns back into the network's weight."""
+        with torch.no_grad():
+            self.net.weight.index_copy_(1, self._idx, self.weight.detach())
+
+
 def _schedule(start: float, end: float, progress: float) -> float:
     """Exponential interpolation from ``start`` to ``end`` (progress in [0, 1])."""
     if start <= 0 or end <= 0:
@@ -207,7 +284,7 @@ class _Batches:
 @torch.no_grad()
 def evaluate(
     net: YOTONetwork,
-    batches: _Batches,
+    batches: _Batches | _PanelBatches,
     idx: np.ndarray,
     losses: Sequence[TaskLoss],
     batch_size: int,
@@ -215,16 +292,18 @@ def evaluate(
     """Validation loss and mean task score with the fixed panel.
 
     The score of a classification task is its balanced accuracy (mean recall over
-    the classes present), of a regression task its R^2.
+    the classes present), of a regression task its R^2. ``batches`` gives the
+    forward pass too: the network on all genes, or the panel-only refinement.
     """
     net.eval()
+    forward = getattr(batches, "forward", net)
     n_tasks = len(losses)
     loss_num = np.zeros(n_tasks)
     loss_den = np.zeros(n_tasks)
     hits: list[torch.Tensor | None] = [None] * n_tasks  # per class: correct, total
     ys: list[list[torch.Tensor]] = [[] for _ in range(n_tasks)]
     for xb, yb in batches.iterate(idx, batch_size, None):
-        outputs = net(xb)
+        outputs = forward(xb)
         for t, (out, spec) in enumerate(zip(outputs, losses, strict=True)):
             col = yb[:, t]
             obs = ~torch.isnan(col)
@@ -339,6 +418,7 @@ def train(
     best_state = None
     no_improve = 0
     step = 0
+    refine: _PanelBatches | None = None
     bar = tqdm(
         range(config.max_iter),
         desc="YOTO",
@@ -354,7 +434,10 @@ def train(
         running = torch.zeros((), device=device)
         n_batches = 0
         tau = config.temperature
-        for xb, yb in batches.iterate(next(epochs), bs, rng):
+        if not selecting and refine is None:
+            refine = _PanelBatches(net, optimizer, source, Y, mean, scale, device)
+        current = batches if selecting else refine
+        for xb, yb in current.iterate(next(epochs), bs, rng):
             if len(xb) < 2 and n_batches > 0:
                 continue  # BatchNorm needs 2 rows; the cell is seen next epoch
             if selecting:
@@ -365,7 +448,7 @@ def train(
                 outputs = net(xb, soft, hard)
                 step += 1
             else:
-                outputs = net(xb)
+                outputs = refine.forward(xb)
             loss = multitask_loss(outputs, yb, losses)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()  # refinement: the panel is detached, scores get no grad
@@ -378,6 +461,8 @@ def train(
         history.loss_curve.append(epoch_loss)
         history.temperature_curve.append(tau)
         history.n_iter = epoch + 1
+        if refine is not None:
+            refine.sync()  # the network's own weight is current after every epoch
         if not math.isfinite(epoch_loss):
             if best_state is not None:
                 net.load_state_dict(best_state)
@@ -397,7 +482,7 @@ def train(
             )
         postfix = {"loss": f"{epoch_loss:.4f}", "tau": f"{tau:.3g}"}
         if use_val:
-            val_loss, val_score = evaluate(net, batches, val_idx, losses, bs)
+            val_loss, val_score = evaluate(net, current, val_idx, losses, bs)
             history.validation_loss_curve.append(val_loss)
             history.validation_scores.append(val_score)
             postfix["val_loss"] = f"{val_loss:.4f}"
@@ -421,6 +506,8 @@ def train(
                     break
         bar.set_postfix(postfix)
     bar.close()
+    if refine is not None:
+        net.weight.requires_grad_(True)
     if best_state is not None:
         net.load_state_dict(best_state)
     history.best_state = None
