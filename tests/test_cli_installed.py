@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import anndata
 import numpy as np
@@ -18,8 +20,14 @@ from tests._scverse_data import make_adata
 FAST = ["--max-iter", "4", "--set", "hidden_layer_sizes=(16,)", "--quiet"]
 
 
+def _executable() -> str | None:
+    """The installed console script: on PATH, or next to this Python."""
+    beside = Path(sys.executable).parent / "yoto-sklearn"
+    return shutil.which("yoto-sklearn") or (str(beside) if beside.exists() else None)
+
+
 def run(*argv: str) -> subprocess.CompletedProcess:
-    exe = shutil.which("yoto-sklearn")
+    exe = _executable()
     assert exe is not None, "the yoto-sklearn command is not installed"
     return subprocess.run(
         [exe, *map(str, argv)], capture_output=True, text=True, timeout=300
