@@ -103,8 +103,8 @@ def child(path: str, k: int, threads: int) -> None:
 
 
 def _cell(value) -> str:
-    if isinstance(value, float) and value.is_integer() and abs(value) >= 100:
-        return str(int(value))
+    if isinstance(value, float) and abs(value) >= 100:
+        return f"{value:.0f}"
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
@@ -117,7 +117,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--csv", default="bench_atlas.csv")
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--report-only", action="store_true")
     args = parser.parse_args()
+    if args.report_only:
+        report(pd.read_csv(RESULTS / args.csv))
+        return
     if args.child:
         child(args.child, args.k, args.threads)
         return
@@ -171,6 +175,11 @@ def main() -> None:
         )
         table = pd.concat([old[keep], table], ignore_index=True)
     table.to_csv(csv, index=False)
+    report(table)
+
+
+def report(table: pd.DataFrame) -> None:
+    """Write results/bench_atlas.md from the rows of results/bench_atlas.csv."""
     cols = [
         "n_cells",
         "n_genes",
