@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from sklearn.exceptions import ConvergenceWarning
 from torch import nn
 
+from ._data import chunked_permutation
 from ._network import YOTONetwork
 
 
@@ -140,8 +141,9 @@ def epoch_rows(
     cells of a shuffled pass over the data (a new pass starts when one is used up),
     so the cost of an epoch, and of the whole schedule, stops growing with the
     number of cells while every cell is still visited in turn. With ``chunk_rows``
-    (a source streamed from disk) the shuffle moves whole row chunks, so an epoch
-    reads about ``cap`` cells from disk, not the whole file.
+    (a source streamed from disk) the pass is the reader's chunk-wise shuffle
+    (:func:`~yoto_sklearn._data.chunked_permutation`), so an epoch reads about
+    ``cap`` cells from disk, not the whole file.
     """
     n = len(train_idx)
     if cap is None or n <= cap:
@@ -152,12 +154,8 @@ def epoch_rows(
         if len(pending) >= cap:
             epoch, pending = pending[:cap], pending[cap:]
         else:  # the rest of this pass, topped up from the next (no cell twice)
-            if chunk_rows:
-                chunk_of = train_idx // chunk_rows
-                chunks = rng.permutation(np.unique(chunk_of))
-                position = np.empty(chunk_of.max() + 1, dtype=np.int64)
-                position[chunks] = np.arange(len(chunks))
-                fresh = train_idx[np.argsort(position[chunk_of], kind="stable")]
+            if chunk_rows:  # the streaming reader's chunk-wise shuffle
+                fresh = chunked_permutation(train_idx, rng, chunk_rows)[0]
             else:
                 fresh = rng.permutation(train_idx)
             # cells still pending wait for a later epoch of the new pass
@@ -185,8 +183,6 @@ class _PanelBatches:
 
     def __init__(self, net, optimizer, source, Y, mean, scale, device) -> None:
         self.net = net
-        self.Y = Y
-        self.device = device
         self.panel = net.panel().detach().cpu()
         cols = self.panel.numpy()
         parts = []
@@ -196,10 +192,14 @@ class _PanelBatches:
             parts.append(np.asarray(part, dtype=np.float32))
         self.X = np.concatenate(parts) if parts else np.empty((0, len(cols)), "f4")
         idx = self.panel.to(device)
-        self.mean = None if mean is None else torch.as_tensor(mean, device=device)[idx]
-        self.scale = (
-            None if scale is None else torch.as_tensor(scale, device=device)[idx]
-        )
+        # the same standardisation and transfer as all-gene batches, on k columns
+        self._tensors = _Batches(
+            None,
+            Y,
+            None if mean is None else np.asarray(mean)[cols],
+            None if scale is None else np.asarray(scale)[cols],
+            device,
+        )._tensors
         # the H x k layer takes over the panel columns of the weight, optimiser
         # state included; the H x G weight leaves the optimiser
         full = net.weight
@@ -225,11 +225,7 @@ class _PanelBatches:
         order = np.sort(idx) if rng is None else rng.permutation(idx)
         for start in range(0, len(order), batch_size):
             rows = np.sort(order[start : start + batch_size])
-            xb = torch.from_numpy(self.X[rows]).to(self.device, non_blocking=True)
-            if self.mean is not None:
-                xb = (xb - self.mean) / self.scale
-            yb = torch.from_numpy(self.Y[rows]).to(self.device, non_blocking=True)
-            yield xb, yb
+            yield self._tensors(rows, self.X[rows])
 
     def forward(self, xb: torch.Tensor) -> list[torch.Tensor]:
         """The network's outputs from panel-column rows."""

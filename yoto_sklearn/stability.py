@@ -18,6 +18,7 @@ import pandas as pd
 from joblib import Parallel, delayed
 from sklearn.base import clone
 from sklearn.utils import check_random_state
+from sklearn.utils.validation import _num_samples
 
 from . import _data
 
@@ -189,7 +190,3 @@ def panel_stability(
         feature_names=None if names is None else np.asarray(names, dtype=object),
         seeds=seeds,
     )
-
-
-def _num_samples(X: Any) -> int:
-    return X.shape[0] if hasattr(X, "shape") else len(X)
