@@ -205,6 +205,33 @@ def test_batch_without_labels_contributes_zero_loss():
     assert float(zero.detach()) == 0.0
 
 
+@pytest.mark.parametrize(
+    "scheme, expected",
+    [
+        # 90 cells of class 0 and 10 of class 1 among 100 labelled training cells
+        ("balanced", [100 / (2 * 90), 100 / (2 * 10)]),
+        ("sqrt", [np.sqrt(100 / (2 * 90)), np.sqrt(100 / (2 * 10))]),
+        (None, None),
+    ],
+)
+def test_class_weight_schemes(scheme, expected):
+    from yoto_sklearn._data import TaskSpec
+
+    y = np.r_[np.zeros(90), np.ones(10), np.full(5, np.nan)][:, None]
+    task = TaskSpec("t", "classification", np.array([0, 1]))
+    est = YOTOSelector(class_weight=scheme)
+    losses = est._task_losses(
+        [task], y, np.arange(105), [1.0], torch.device("cpu"), scheme or "none"
+    )
+    cw = losses[0].class_weight
+    if expected is None:
+        assert cw is None
+    else:
+        np.testing.assert_allclose(cw.numpy(), expected, rtol=1e-6)
+    # the default is the square-root weighting (issue 9)
+    assert YOTOSelector().class_weight == "sqrt"
+
+
 def test_mixed_classification_and_regression(data):
     X, y = data
     Y = pd.DataFrame(

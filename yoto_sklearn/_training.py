@@ -362,6 +362,7 @@ def train(
     generator: torch.Generator,
     device: torch.device,
     history: History | None = None,
+    refine_losses: Sequence[TaskLoss] | None = None,
 ) -> History:
     """Train ``net`` in place and return its :class:`History`.
 
@@ -432,6 +433,8 @@ def train(
         tau = config.temperature
         if not selecting and refine is None:
             refine = _PanelBatches(net, optimizer, source, Y, mean, scale, device)
+            if refine_losses is not None:
+                losses = refine_losses
         current = batches if selecting else refine
         for xb, yb in current.iterate(next(epochs), bs, rng):
             if len(xb) < 2 and n_batches > 0:
