@@ -36,7 +36,13 @@ from yoto_sklearn import YOTOSelector  # noqa: E402
 VARIANTS = {
     "stop_on=loss": {"_stop_on": "loss"},
     "stop_on=score": {"_stop_on": "score"},
+    "cw=balanced/balanced": {"_cw_phases": ("balanced", "balanced")},
+    "cw=balanced/none": {"_cw_phases": ("balanced", "none")},
+    "cw=balanced/sqrt": {"_cw_phases": ("balanced", "sqrt")},
+    "cw=sqrt/sqrt": {"_cw_phases": ("sqrt", "sqrt")},
+    "cw=none/none": {"_cw_phases": ("none", "none")},
 }
+SWITCHES = {"_stop_on": "loss", "_cw_phases": None}  # the defaults
 RESULTS = os.path.join(HERE, "results")
 
 
@@ -56,7 +62,7 @@ def run(datasets, ks, seeds, variants, threads, csv):
                 for variant in variants:
                     if (variant, name, k, seed) in done:
                         continue
-                    for attr, value in VARIANTS[variant].items():
+                    for attr, value in {**SWITCHES, **VARIANTS[variant]}.items():
                         setattr(YOTOSelector, attr, value)
                     est, fit_s = rb.fit_yoto(Xtr, Ytr, ds.task_types, k, seed, {})
                     heads = score_predictions(
@@ -91,7 +97,8 @@ def run(datasets, ks, seeds, variants, threads, csv):
                         ),
                         flush=True,
                     )
-    YOTOSelector._stop_on = "loss"
+    for attr, value in SWITCHES.items():
+        setattr(YOTOSelector, attr, value)
 
 
 def report():
