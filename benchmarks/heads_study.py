@@ -48,6 +48,7 @@ VARIANTS = {
     "cw=balanced/sqrt": {"_cw_phases": ("balanced", "sqrt")},
     "cw=sqrt/sqrt": {"_cw_phases": ("sqrt", "sqrt")},
     "cw=none/none": {"_cw_phases": ("none", "none")},
+    "cw=sqrt/sqrt+stop_on=score": {"_cw_phases": ("sqrt", "sqrt"), "_stop_on": "score"},
 }
 SWITCHES = {"_stop_on": "loss", "_cw_phases": None}  # the defaults
 RESULTS = os.path.join(HERE, "results")

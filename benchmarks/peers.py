@@ -61,8 +61,10 @@ PEER_SETTINGS = {
         "trains and tests on the same modality). Changed for this machine: "
         "DataLoader `num_workers=0` (its default 4 worker processes were slower on "
         "2 cores; same batches). One `eliminate` serves every k and its time is "
-        "counted in every k. If `eliminate` fails (no count within tolerance "
-        "after 10 tries) the run is reported as failed."
+        "counted in every k. If `eliminate` fails (no count within the default "
+        "tolerance of 20 % of the target after 10 tries) it is rerun with "
+        "`tol=0.45` (listed below; the failed tries' time counts); if that fails "
+        "too, the run is reported as failed."
     ),
     "stg": (
         "`stg` 0.1.2 from the package index, README usage: hidden [500, 50, 10], "
@@ -111,6 +113,15 @@ _TIMES: dict = {}
 
 def _charge(key, seconds: float) -> None:
     _TIMES[key] = _TIMES.get(key, 0.0) + seconds
+
+
+# Fallbacks taken by the last peer_panels call (reported next to the results).
+_NOTES: list[str] = []
+
+
+def last_notes() -> list[str]:
+    """What the last ``peer_panels`` call had to do differently, if anything."""
+    return list(_NOTES)
 
 
 def last_times(ks) -> dict[int, float]:
@@ -224,7 +235,17 @@ def _rank_persist(X, y, kind, seed, ks):
             loss_fn=loss,
             device=torch.device("cpu"),
         )
-        _, model = sel.eliminate(target=250, bar=False)
+        try:
+            _, model = sel.eliminate(target=250, bar=False)
+        except ValueError as exc:  # "reached maximum number of trials ..."
+            # what its error message suggests and peers.md measured: a wider
+            # tolerance around the target count; the failed tries' time counts
+            _NOTES.append(
+                f"eliminate(target=250, tol=0.2) failed after "
+                f"{time.perf_counter() - t0:.0f} s ({str(exc)[:60]}...); "
+                "reran with tol=0.45"
+            )
+            _, model = sel.eliminate(target=250, tol=0.45, bar=False)
         # gate probabilities over all genes (eliminate starts from all of them):
         # tops up a panel whose selector neurons chose the same gene twice
         gate = model.input_layer.probs.detach().cpu().numpy()
@@ -426,6 +447,7 @@ def peer_panels(method, X, Y, task_types, ks, seed) -> dict[int, np.ndarray]:
 
     ranker = PEER_RANKERS[method]
     _TIMES.clear()
+    _NOTES.clear()
     fine = nested_tasks(Y, task_types)
     tasks = {t: kind for t, kind in task_types.items() if kind == "classification"}
     if fine is not None:

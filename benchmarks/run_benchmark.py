@@ -42,7 +42,13 @@ from baselines import (  # noqa: E402
 )
 from datasets import load  # noqa: E402
 from peers import LABELS as PEER_LABELS  # noqa: E402
-from peers import PEER_SETTINGS, PEERS, last_times, peer_panels  # noqa: E402
+from peers import (  # noqa: E402
+    PEER_SETTINGS,
+    PEERS,
+    last_notes,
+    last_times,
+    peer_panels,
+)
 
 LABELS = {**LABELS, **PEER_LABELS}
 
@@ -180,6 +186,20 @@ def run_dataset(name, seeds, ks, methods, yoto_params, store, log):
             t_sel = time.perf_counter() - t0
             # a peer's per-k time: its shared fit plus that k's own model
             per_k = last_times(mks) if is_peer else dict.fromkeys(mks, t_sel)
+            for note in last_notes() if is_peer else []:
+                log(f"{name} seed={seed} {method}: {note}")
+                store.add(
+                    "failures",
+                    [
+                        dict(
+                            dataset=name,
+                            seed=seed,
+                            method=method,
+                            seconds=t_sel,
+                            error=f"fallback: {note}"[:300],
+                        )
+                    ],
+                )
             score_rows, time_rows, marker_rows = [], [], []
             for k in mks if method != "all_genes" else mks[:1]:
                 scores, t_fit = timed_eval(Xtr, Ytr, Xte, Yte, ds.task_types, P[k])
@@ -654,7 +674,8 @@ def report(out: str, md_path: str, quick: bool):
             if len(fl):
                 L += [
                     "",
-                    "Peer runs that failed (no panel; not in the means above):",
+                    "Peer runs that failed (no panel; not in the means above) or "
+                    "took a stated fallback (`fallback:`; in the means):",
                     "",
                     "| dataset | seed | method | after s | error |",
                     "|---|---|---|---|---|",
