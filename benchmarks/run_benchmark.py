@@ -1,8 +1,19 @@
-"""Real-data benchmark: YOTO against common gene selectors (issue 3).
+"""Real-data benchmark: YOTO against common gene selectors (issue 3) and the
+learned selectors people use instead (PERSIST, STG, MarkerMap, scGeneFit, a
+supervised Concrete selector; issue 9, ``peers.py``).
 
     PYTHONPATH=. python benchmarks/run_benchmark.py            # full run
     PYTHONPATH=. python benchmarks/run_benchmark.py --quick    # < 10 min on 2 cores
     PYTHONPATH=. python benchmarks/run_benchmark.py --report-only   # tables/plots only
+    # seeds in parallel processes, then one report:
+    python benchmarks/run_benchmark.py --seed-list 0,1 --out results/run_a &
+    python benchmarks/run_benchmark.py --seed-list 2,3,4 --out results/run_b
+    python benchmarks/run_benchmark.py --report-only --merge results/run_a,results/run_b
+
+Peers run on Zeisel and pbmc68k at k = 10, 25, 50; they are slow (PERSIST's
+``eliminate`` alone took over 40 minutes per Zeisel seed on one core), so pass
+``--methods`` to leave some out. Peers that are not installed are left out with a
+message. ``--quick`` runs no peer.
 
 Protocol: for each dataset and seed, a stratified 80/20 train/test split on the finest
 label; every selector picks k genes on the training part (k in 10, 25, 50, 100); a fresh
@@ -47,6 +58,7 @@ from peers import (  # noqa: E402
     PEERS,
     last_notes,
     last_times,
+    peer_installed,
     peer_panels,
 )
 
@@ -841,7 +853,7 @@ def main(argv=None):
     else:
         seeds = list(range(a.seeds or 5))
         ks = [int(x) for x in (a.ks or ",".join(map(str, KS))).split(",")]
-        methods = (a.methods or ",".join(["yoto"] + BASELINES)).split(",")
+        methods = (a.methods or ",".join(["yoto"] + BASELINES + PEERS)).split(",")
         partial_ks = [int(x) for x in (a.partial_ks or "25").split(",")]
         fractions = [0.5, 0.9]
         out = a.out or os.path.join(HERE, "results")
@@ -850,6 +862,15 @@ def main(argv=None):
         seeds = [int(x) for x in a.seed_list.split(",")]
     datasets = (a.datasets or ",".join(DATASETS)).split(",")
     params = json.loads(a.yoto_params)
+    missing = [m for m in methods if m in PEERS and not peer_installed(m)]
+    if missing:
+        print(
+            f"peers not installed, left out: {', '.join(missing)} (see README, "
+            "Benchmarks: pip install -e '.[peers]' plus the PERSIST wheel and "
+            "scGeneFit --no-deps)",
+            flush=True,
+        )
+        methods = [m for m in methods if m not in missing]
     if YOTOSelector is None:
         methods = [m for m in methods if m != "yoto"]
         print("yoto_sklearn.YOTOSelector not importable: baselines only", flush=True)
