@@ -615,7 +615,9 @@ def report(out: str, md_path: str, quick: bool):
                 )
     # issue 9: heads against every method in the table and against a refit
     if has_yoto:
-        per_seed = scores.set_index(["dataset", "task", "k", "method", "seed"])["score"]
+        per_seed = scores.set_index(["dataset", "task", "k", "method", "seed"])[
+            "score"
+        ].sort_index()
         mean = scores.groupby(["dataset", "task", "k", "method"])["score"].mean()
         others = [
             m
