@@ -11,10 +11,11 @@ Multi-task data: a peer is single-task, so it is run once per task it supports
 and the per-task panels are merged round-robin (``baselines.round_robin``), as
 for the classical baselines. Two exceptions, both stated in RESULTS.md:
 
-- Zeisel's ``level1`` classes are unions of ``level2`` classes (checked in
-  ``nested_tasks``), so on data whose tasks nest the peers are trained on the
-  finest task only, as a user would; a panel that separates the subclasses
-  separates the classes. This halves the cost of the slow peers.
+- On data whose tasks nest (every class of the finest task inside one class of
+  each other task; ``nested_tasks``) the peers are trained on the finest task
+  only, as a user would. None of the benchmark datasets qualifies: in Zeisel,
+  some ``level2`` labels occur in up to three ``level1`` classes, so the peers
+  ran once on ``level1`` and once on ``level2``.
 - Peers are run on the classification tasks only (MarkerMap and scGeneFit
   cannot do regression; for the others it would double the cost on pbmc):
   pbmc's ``S_score``/``G2M_score`` get no per-task panel from any peer, and are

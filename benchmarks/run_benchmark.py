@@ -687,10 +687,12 @@ def report(out: str, md_path: str, quick: bool):
 
         L += [
             "Each peer is installed as its users get it and run through its own API "
-            "on the training part of each split, on the classification tasks; on "
-            "Zeisel, whose `level1` classes are unions of `level2` classes, on "
-            "`level2` only; on pbmc68k once per task (`bulk_labels`, `phase`) with "
-            "the two panels merged round-robin, as for the classical baselines. "
+            "on the training part of each split, once per classification task "
+            "(Zeisel `level1` and `level2`; pbmc68k `bulk_labels` and `phase`) with "
+            "the per-task panels merged round-robin, as for the classical "
+            "baselines (tasks whose classes nest would use the finest only; none "
+            "of these do: some Zeisel `level2` labels occur in several `level1` "
+            "classes). "
             f"k = {', '.join(map(str, PEER_KS))} only (cost). Time: wall seconds of "
             "the peer's selection for that k (a fit shared by every k, such as "
             "PERSIST's `eliminate`, counted in each) plus the LogReg refit. "
