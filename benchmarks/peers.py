@@ -89,7 +89,11 @@ PEER_SETTINGS = {
         "`scGeneFit` 1.0.2 wheel installed with `--no-deps` (its `sklearn` "
         "dependency is the dead PyPI name), `get_markers(X, labels, k, "
         "method='centers')` at its defaults (epsilon 1, redundancy 0.01, "
-        "max_constraints 1000), one LP per k; classification tasks only."
+        "max_constraints 1000), one LP per k; classification tasks only. Its "
+        "'centers' constraints pair each class with the next in `set(labels)` "
+        "order, which changes with Python's hash seed, so its panels differ "
+        "between processes even with numpy's RNG seeded (seen here: pbmc68k "
+        "`bulk_labels`, seed 0, k = 10 gave 0.465 and 0.536)."
     ),
     "concrete": (
         "no installable package works: `pip install concrete-autoencoder` "

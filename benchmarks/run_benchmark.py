@@ -141,6 +141,11 @@ class Store:
             for r in self.tables.get("times", [])
         )
 
+    def peer_event(self, dataset, seed, method, seconds, text) -> None:
+        """A peer's failure or stated fallback (a row of failures.csv)."""
+        row = dict(dataset=dataset, seed=seed, method=method, seconds=seconds)
+        self.add("failures", [dict(row, error=text[:300])])
+
     def add(self, name: str, rows: list[dict]):
         self.tables.setdefault(name, []).extend(rows)
         pd.DataFrame(self.tables[name]).to_csv(
@@ -178,17 +183,8 @@ def run_dataset(name, seeds, ks, methods, yoto_params, store, log):
                     raise
                 t_fail = time.perf_counter() - t0
                 log(f"{name} seed={seed} {method}: FAILED after {t_fail:.0f}s: {exc!r}")
-                store.add(
-                    "failures",
-                    [
-                        dict(
-                            dataset=name,
-                            seed=seed,
-                            method=method,
-                            seconds=t_fail,
-                            error=f"{type(exc).__name__}: {exc}"[:300],
-                        )
-                    ],
+                store.peer_event(
+                    name, seed, method, t_fail, f"{type(exc).__name__}: {exc}"
                 )
                 store.add(
                     "times",
@@ -200,18 +196,7 @@ def run_dataset(name, seeds, ks, methods, yoto_params, store, log):
             per_k = last_times(mks) if is_peer else dict.fromkeys(mks, t_sel)
             for note in last_notes() if is_peer else []:
                 log(f"{name} seed={seed} {method}: {note}")
-                store.add(
-                    "failures",
-                    [
-                        dict(
-                            dataset=name,
-                            seed=seed,
-                            method=method,
-                            seconds=t_sel,
-                            error=f"fallback: {note}"[:300],
-                        )
-                    ],
-                )
+                store.peer_event(name, seed, method, t_sel, f"fallback: {note}")
             score_rows, time_rows, marker_rows = [], [], []
             for k in mks if method != "all_genes" else mks[:1]:
                 scores, t_fit = timed_eval(Xtr, Ytr, Xte, Yte, ds.task_types, P[k])
@@ -604,6 +589,8 @@ def report(out: str, md_path: str, quick: bool):
                     continue
                 bs = {m: mean.get((dname, task, k, m), np.nan) for m in base}
                 bs = {m: v for m, v in bs.items() if not np.isnan(v)}
+                if not bs:  # a run with no classical baseline
+                    continue
                 bm = max(bs, key=bs.get)
                 f = bs.get("f_test", np.nan)
                 target = (dname, task) in TARGET_TASKS and k in TARGET_KS
@@ -663,6 +650,8 @@ def report(out: str, md_path: str, quick: bool):
                             heads[common].mean(),
                             len(common),
                         )
+                if not adv:
+                    continue
                 bm = max(adv, key=lambda m: adv[m][0] - adv[m][1])
                 m_mean, y_same, n = adv[bm]
                 total += 1
