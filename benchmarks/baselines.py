@@ -264,13 +264,25 @@ def panels(
         return {k: order[:k] for k in ks}
     if method == "all_genes":
         return {k: np.arange(n_genes) for k in ks}
-    ranker = PER_TASK_RANKERS[method]
+    return per_task_panels(PER_TASK_RANKERS[method], X, Y, task_types, ks, seed)
+
+
+def per_task_panels(
+    ranker: Callable,
+    X,
+    Y: pd.DataFrame,
+    task_types: dict[str, str],
+    ks: Sequence[int],
+    seed: int,
+    densify: bool = False,
+) -> dict[int, np.ndarray]:
+    """Rank genes per task on its labelled cells; merge the rankings round-robin."""
     per_task = []
     for t, kind in task_types.items():
         obs = _observed(Y[t])
         y = Y[t].to_numpy()[obs]
         Xt = X[np.flatnonzero(obs)] if not obs.all() else X
-        per_task.append(ranker(Xt, y, kind, seed, ks))
+        per_task.append(ranker(dense(Xt) if densify else Xt, y, kind, seed, list(ks)))
     return {k: round_robin([r[k] for r in per_task], k) for k in ks}
 
 

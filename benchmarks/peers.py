@@ -330,8 +330,6 @@ def _rank_stg(X, y, kind, seed, ks, budget_s=None):
 
 
 def _rank_markermap(X, y, kind, seed, ks):
-    if kind != "classification":
-        return None
     from markermap.utils import get_dataloader
     from markermap.vae_models import MarkerMap, train_model
 
@@ -353,8 +351,6 @@ def _rank_markermap(X, y, kind, seed, ks):
 
 
 def _rank_scgenefit(X, y, kind, seed, ks):
-    if kind != "classification":
-        return None
     from scGeneFit.functions import get_markers
 
     Xd = np.asarray(X, dtype=float)
@@ -469,23 +465,15 @@ PEER_RANKERS: dict[str, Callable] = {
 
 def peer_panels(method, X, Y, task_types, ks, seed) -> dict[int, np.ndarray]:
     """``{k: k genes}`` of a peer on the training data (see the module docstring)."""
-    from baselines import _observed, dense, round_robin
+    from baselines import per_task_panels
 
-    ranker = PEER_RANKERS[method]
     _TIMES.clear()
     _NOTES.clear()
     fine = nested_tasks(Y, task_types)
     tasks = {t: kind for t, kind in task_types.items() if kind == "classification"}
     if fine is not None:
         tasks = {fine: task_types[fine]}
-    per_task = []
-    for t, kind in tasks.items():
-        obs = _observed(Y[t])
-        y = Y[t].to_numpy()[obs]
-        Xt = dense(X[np.flatnonzero(obs)] if not obs.all() else X)
-        ranking = ranker(Xt, y, kind, seed, list(ks))
-        if ranking is not None:
-            per_task.append(ranking)
-    if not per_task:
-        raise ValueError(f"{method} supports none of the tasks {list(task_types)}")
-    return {k: round_robin([r[k] for r in per_task], k) for k in ks}
+    if not tasks:
+        raise ValueError(f"{method} needs a classification task; got {task_types}")
+    ranker = PEER_RANKERS[method]
+    return per_task_panels(ranker, X, Y, tasks, ks, seed, densify=True)

@@ -398,15 +398,6 @@ def merge(out: str, sources: list[str]) -> None:
             drop = pd.MultiIndex.from_frame(old[key]).isin(
                 pd.MultiIndex.from_frame(new[key].drop_duplicates())
             )
-            # a replaced YOTO unit replaces all of its variants' rows
-            if "method" in key:
-                units = new[new["method"] == "yoto"][["dataset", "seed"]]
-                if len(units):
-                    same = pd.MultiIndex.from_frame(old[["dataset", "seed"]]).isin(
-                        pd.MultiIndex.from_frame(units)
-                    )
-                    yoto = old["method"].str.startswith("yoto").to_numpy()
-                    drop = drop | (yoto & same)
             new = pd.concat([old[~drop], new], ignore_index=True)
         new.to_csv(path, index=False)
 
