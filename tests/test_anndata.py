@@ -8,22 +8,12 @@ import scipy.sparse as sp
 
 import yoto_sklearn
 from tests._scverse_data import FAST, make_adata
-from yoto_sklearn.anndata import infer_task_type, obs_targets, select_genes
-
-
-@pytest.fixture
-def fit_calls(monkeypatch):
-    """Record what select_genes hands to YOTOSelector.fit."""
-    calls = []
-    base = yoto_sklearn.YOTOSelector
-
-    class RecordingSelector(base):
-        def fit(self, X, y=None, **kwargs):
-            calls.append({"X": X, "y": y, "task_types": self.task_types})
-            return super().fit(X, y, **kwargs)
-
-    monkeypatch.setattr(yoto_sklearn, "YOTOSelector", RecordingSelector)
-    return calls
+from yoto_sklearn.anndata import (
+    fit_inputs,
+    infer_task_type,
+    obs_targets,
+    select_genes,
+)
 
 
 def _check_var(var: pd.DataFrame, k: int, key: str = "yoto") -> None:
@@ -62,21 +52,21 @@ def test_select_genes_dense_writes_var_and_uns(tmp_path):
     assert list(back.uns["yoto"]["genes"]) == list(info["genes"])
 
 
-def test_select_genes_sparse_stays_sparse(fit_calls):
+def test_select_genes_sparse_stays_sparse():
     adata = make_adata(sparse=True)
     before = adata.X.copy()
-    select_genes(adata, "cell_type", k=5, **FAST)
-    X_fit = fit_calls[0]["X"]
+    X_fit = fit_inputs(adata, "cell_type")[0]  # what select_genes fits on
     assert X_fit is adata  # adata.X is used directly: sparse, not densified
+    select_genes(adata, "cell_type", k=5, **FAST)
     assert sp.issparse(adata.X)
     assert (adata.X != before).nnz == 0
     _check_var(adata.var, 5)
 
 
-def test_select_genes_layer(fit_calls):
+def test_select_genes_layer():
     adata = make_adata(sparse=True)
+    X_fit = fit_inputs(adata, "cell_type", layer="counts")[0]
     select_genes(adata, "cell_type", k=5, layer="counts", key_added="L", **FAST)
-    X_fit = fit_calls[0]["X"]
     assert X_fit.X is adata.layers["counts"]
     assert list(X_fit.var_names) == list(adata.var_names)
     _check_var(adata.var, 5, key="L")
@@ -108,7 +98,7 @@ def test_select_genes_raw_same_genes_no_warning(recwarn):
     assert sp.issparse(adata.raw.X)
 
 
-def test_select_genes_missing_labels_are_masked(fit_calls):
+def test_select_genes_missing_labels_are_masked():
     adata = make_adata()
     labels = adata.obs["batch"].to_numpy(dtype=object)
     labels[:7] = None
@@ -119,10 +109,11 @@ def test_select_genes_missing_labels_are_masked(fit_calls):
     adata.obs["nullable"] = pd.array(
         [None if i % 4 == 0 else i + 0.5 for i in range(adata.n_obs)], dtype="Float64"
     )
-    select_genes(adata, ["cell_type", "batch", "score", "nullable"], k=5, **FAST)
-    y = fit_calls[0]["y"]
+    targets = ["cell_type", "batch", "score", "nullable"]
+    _, y, task_types = fit_inputs(adata, targets)
+    select_genes(adata, targets, k=5, **FAST)
     assert list(y.columns) == ["cell_type", "batch", "score", "nullable"]
-    assert fit_calls[0]["task_types"] == [
+    assert task_types == [
         "classification",
         "classification",
         "regression",
@@ -149,16 +140,19 @@ def test_select_genes_copy_leaves_input_untouched():
     assert sorted(copied.uns["yoto"]["genes"]) == sorted(sel.get_feature_names_out())
 
 
-def test_select_genes_task_types_override(fit_calls):
+def test_select_genes_task_types_override():
     adata = make_adata()
     # whole numbers with <= 100 values -> classification, as in YOTOSelector
     adata.obs["level"] = np.arange(adata.n_obs) % 3
-    select_genes(adata, ["level", "flag"], k=5, **FAST)
-    assert fit_calls[0]["task_types"] == ["classification", "classification"]
-    select_genes(
+    sel = select_genes(adata, ["level", "flag"], k=5, **FAST)
+    assert sel.task_types_ == ["classification", "classification"]
+    assert fit_inputs(adata, ["level", "flag"])[2] == sel.task_types_
+    sel = select_genes(
         adata, ["level", "flag"], k=5, task_types={"level": "regression"}, **FAST
     )
-    assert fit_calls[1]["task_types"] == ["regression", "classification"]
+    assert sel.task_types_ == ["regression", "classification"]
+    with pytest.raises(ValueError, match="task_types names unknown tasks"):
+        fit_inputs(adata, ["level"], task_types={"levle": "regression"})
 
 
 @pytest.mark.parametrize(
@@ -167,7 +161,7 @@ def test_select_genes_task_types_override(fit_calls):
         ({"targets": "nope"}, r"unknown obs column\(s\) \['nope'\]"),
         ({"targets": []}, "targets is empty"),
         ({"targets": "cell_type", "layer": "missing"}, "layer 'missing' not found"),
-        ({"targets": "cell_type", "use_raw": True}, "adata.raw is None"),
+        ({"targets": "cell_type", "use_raw": True}, "has no .raw"),
         (
             {"targets": "cell_type", "use_raw": True, "layer": "counts"},
             "not both",
@@ -185,7 +179,7 @@ def test_select_genes_bad_input(kwargs, match):
 
 
 def test_select_genes_rejects_non_anndata():
-    with pytest.raises(TypeError, match="must be an anndata.AnnData"):
+    with pytest.raises(TypeError, match="'adata' parameter of select_genes must be"):
         select_genes(np.zeros((5, 3)), "a")
 
 
@@ -231,16 +225,12 @@ def test_select_genes_k_larger_than_genes_warns_and_keeps_all():
 
 
 def test_load_pbmc68k_reduced_without_scanpy_names_the_extra(monkeypatch):
-    import importlib.util
+    import sys
 
     from yoto_sklearn import datasets
 
-    real = importlib.util.find_spec
-    monkeypatch.setattr(
-        datasets.importlib.util,
-        "find_spec",
-        lambda name, *a: None if name == "scanpy" else real(name, *a),
-    )
+    # importlib.util.find_spec answers None for a module set to None in sys.modules
+    monkeypatch.setitem(sys.modules, "scanpy", None)
     with pytest.raises(ImportError, match=r'pip install "yoto-sklearn\[demo\]"'):
         datasets.load_pbmc68k_reduced()
 
@@ -258,7 +248,7 @@ def test_load_pbmc68k_reduced():
     assert {"bulk_labels", "phase", "S_score", "G2M_score"} <= set(adata.obs.columns)
 
 
-def test_one_task_type_rule_for_every_door(fit_calls):
+def test_one_task_type_rule_for_every_door():
     """YOTOSelector.fit(adata, col), select_genes and the CLI agree on every dtype."""
     from yoto_sklearn import YOTOSelector
 
@@ -271,8 +261,8 @@ def test_one_task_type_rule_for_every_door(fit_calls):
     expected = ["classification", "regression", "classification", "regression"]
     expected += ["classification"] * 3
     with pytest.warns(UserWarning, match="'n_genes' holds whole numbers with more"):
-        select_genes(adata, columns, k=5, **FAST)
-    assert fit_calls[-1]["task_types"] == expected  # select_genes and the CLI
+        sel = select_genes(adata, columns, k=5, **FAST)
+    assert sel.task_types_ == expected  # select_genes and the CLI
     with pytest.warns(UserWarning, match="'n_genes' holds whole numbers"):
         sel = YOTOSelector(k=5, **FAST).fit(adata, columns)  # task_types=None
     assert sel.task_types_ == expected

@@ -16,7 +16,7 @@ import torch
 
 import yoto_sklearn
 from yoto_sklearn import YOTOSelector
-from yoto_sklearn._io import FORMAT_NAME, FORMAT_VERSION, _digest
+from yoto_sklearn._io import FORMAT_NAME, FORMAT_VERSION, digest
 
 from .conftest import FAST as BASE_FAST
 
@@ -257,7 +257,7 @@ def _resave(path, edit=None, edit_tensors=None, raw=None):
         header["metadata"] = json.dumps(meta, sort_keys=True)
     if edit_tensors is not None:
         edit_tensors(tensors)
-    header["sha256"] = _digest(header["metadata"], tensors)
+    header["sha256"] = digest(header["metadata"], tensors)
     _write(path, header, tensors)
 
 
@@ -507,14 +507,14 @@ def test_format_version_1_torch_archive_still_loads(model, tmp_path):
         "format": FORMAT_NAME,
         "metadata": metadata,
         "tensors": tensors,
-        "sha256": _digest(metadata, tensors),
+        "sha256": digest(metadata, tensors),
     }
     legacy = tmp_path / "legacy.pt"
     torch.save(payload, legacy)
     np.testing.assert_array_equal(YOTOSelector.load(legacy).predict(X), sel.predict(X))
     meta["fitted"]["predict"] = 1  # the same validation applies
     payload["metadata"] = json.dumps(meta, sort_keys=True)
-    payload["sha256"] = _digest(payload["metadata"], tensors)
+    payload["sha256"] = digest(payload["metadata"], tensors)
     torch.save(payload, legacy)
     with pytest.raises(ValueError, match="unknown fitted attribute"):
         YOTOSelector.load(legacy)

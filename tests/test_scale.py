@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from yoto_sklearn import YOTOSelector, _data
+from yoto_sklearn import YOTOSelector, sources
 
 from .conftest import make_data
 
@@ -23,17 +23,14 @@ def _write(tmp_path, X, y, name="x.h5ad"):
     return path, adata
 
 
-@pytest.fixture
-def small_chunks(monkeypatch):
-    """Chunks of 16 rows, so 160 cells make 10 chunks in 3 shuffle buffers."""
-    monkeypatch.setattr(_data, "CHUNK_ENTRIES", 16)
-    monkeypatch.setattr(_data, "BUFFER_CHUNKS", 4)
+# Chunks of 16 rows, so 160 cells make 10 chunks in 3 shuffle buffers of 4 chunks.
+SMALL_CHUNKS = dict(chunk_rows=16, buffer_chunks=4)
 
 
 def test_chunked_permutation_is_a_permutation_and_local():
     rng = np.random.default_rng(0)
     idx = np.sort(rng.choice(1000, 700, replace=False))
-    order, buffers = _data.chunked_permutation(idx, rng, chunk_rows=50, buffer_chunks=3)
+    order, buffers = sources.chunked_permutation(idx, rng, chunk_rows=50, buffer_chunks=3)
     assert np.array_equal(np.sort(order), idx)
     assert sum(len(b) for b in buffers) == len(np.unique(idx // 50))
     # the first buffer's rows all come from its own chunks
@@ -43,21 +40,21 @@ def test_chunked_permutation_is_a_permutation_and_local():
 
 def test_chunked_permutation_single_buffer_is_full_permutation():
     idx = np.arange(100)
-    a = _data.chunked_permutation(idx, np.random.default_rng(3), chunk_rows=100)[0]
+    a = sources.chunked_permutation(idx, np.random.default_rng(3), chunk_rows=100)[0]
     b = np.random.default_rng(3).permutation(idx)
     assert np.array_equal(a, b)
 
 
 @pytest.mark.parametrize("sparse", [False, True])
-def test_backed_batches_match_in_memory_chunked(tmp_path, small_chunks, sparse):
+def test_backed_batches_match_in_memory_chunked(tmp_path, sparse):
     X, y = make_data(n=160)
     X = X.astype(np.float32)
     if sparse:
         X = sp.csr_matrix(np.where(X > 0.5, X, 0.0).astype(np.float32))
     path, _ = _write(tmp_path, X, y)
     backed = anndata.read_h5ad(path, backed="r")
-    src_disk = _data.BackedRowSource(backed.X)
-    src_mem = _data.RowSource(X, shuffle="chunked")
+    src_disk = sources.BackedSource(backed.X, **SMALL_CHUNKS)
+    src_mem = sources.ArraySource(X, shuffle="chunked", **SMALL_CHUNKS)
     idx = np.sort(np.random.default_rng(1).choice(160, 130, replace=False))
     for rng_seed in (None, 5):
         ra = None if rng_seed is None else np.random.default_rng(rng_seed)
@@ -76,7 +73,7 @@ def test_backed_batches_match_in_memory_chunked(tmp_path, small_chunks, sparse):
     "sparse, early_stopping", [(False, False), (True, True)], ids=["dense", "csr"]
 )
 def test_backed_fit_predict_equals_in_memory(
-    tmp_path, monkeypatch, small_chunks, fast_params, sparse, early_stopping
+    tmp_path, fast_params, sparse, early_stopping
 ):
     X, y = make_data(n=160)
     X = X.astype(np.float32)
@@ -85,10 +82,14 @@ def test_backed_fit_predict_equals_in_memory(
     path, adata = _write(tmp_path, X, y)
     params = dict(fast_params, early_stopping=early_stopping, n_iter_no_change=2)
     backed = anndata.read_h5ad(path, backed="r")
-    disk = YOTOSelector(**params).fit(backed, "label")
+    names = list(adata.var_names)
+    disk_source = sources.BackedSource(backed.X, var_names=names, **SMALL_CHUNKS)
+    disk = YOTOSelector(**params).fit(disk_source, y)
     # the in-memory fit uses the same chunk-wise batch order as the backed one
-    monkeypatch.setattr(_data.RowSource, "shuffle", "chunked")
-    mem = YOTOSelector(**params).fit(adata, "label")
+    mem_source = sources.ArraySource(
+        adata.X, "chunked", var_names=names, **SMALL_CHUNKS
+    )
+    mem = YOTOSelector(**params).fit(mem_source, y)
     np.testing.assert_array_equal(disk.support_, mem.support_)
     np.testing.assert_array_equal(disk.scores_, mem.scores_)
     assert disk.loss_curve_ == mem.loss_curve_
@@ -105,7 +106,7 @@ def test_backed_fit_predict_equals_in_memory(
 
 def test_in_memory_default_order_is_a_full_permutation(fast_params):
     X, y = make_data(n=64)
-    src = _data.RowSource(X)
+    src = sources.ArraySource(X)
     idx = np.arange(64)
     got = np.concatenate([b for b, _ in src.batches(idx, 16, np.random.default_rng(0))])
     perm = np.random.default_rng(0).permutation(idx)
@@ -184,7 +185,7 @@ def test_sparse_fit_never_densifies_the_whole_matrix(monkeypatch):
 
 
 def test_epoch_rows_visit_every_cell_in_turn():
-    from yoto_sklearn._training import epoch_rows
+    from yoto_sklearn.sources import epoch_rows
 
     idx = np.arange(3, 1003)
     for chunk_rows in (None, 64):
@@ -212,22 +213,13 @@ def test_cap_on_cells_per_epoch_leaves_small_data_unchanged():
 
 
 @pytest.mark.parametrize("backed", [False, True])
-def test_capped_epochs_train_on_part_of_the_cells(tmp_path, backed, monkeypatch):
-    from yoto_sklearn import _training
-
+def test_capped_epochs_train_on_part_of_the_cells(tmp_path, backed):
     from .conftest import FAST, make_data
 
-    sizes: list[int] = []  # cells of every epoch the training loop consumed
-    epoch_rows = _training.epoch_rows
-
-    def counted(*args, **kwargs):
-        for rows in epoch_rows(*args, **kwargs):
-            sizes.append(len(rows))
-            yield rows
-
-    monkeypatch.setattr(_training, "epoch_rows", counted)
+    sizes: list[int] = []  # cells of every epoch, as the callbacks see them
     X, y = make_data(n=2000, n_features=40, n_informative=6)
     params = dict(FAST, k=6, n_threads=1, max_iter=20, max_cells_per_epoch=1000)
+    params["callbacks"] = [lambda info: sizes.append(info.n_cells)]
     data = X.astype(np.float32)
     if backed:
         anndata.AnnData(sp.csr_matrix(data)).write_h5ad(tmp_path / "x.h5ad")
@@ -241,28 +233,38 @@ def test_capped_epochs_train_on_part_of_the_cells(tmp_path, backed, monkeypatch)
     assert len(set(sel.support_) & set(range(6))) >= 5  # the markers
 
 
-def test_refinement_reads_the_panel_columns_once(monkeypatch):
+class CountingSource(sources.ArraySource):
+    """An in-memory source that counts the passes training asks of it."""
+
+    def __init__(self, X):
+        super().__init__(X)
+        self.calls = {"batches": 0, "chunks": 0, "panel_chunks": 0}
+
+    def batches(self, *args, **kwargs):
+        self.calls["batches"] += 1
+        return super().batches(*args, **kwargs)
+
+    def chunks(self, *args, **kwargs):
+        self.calls["chunks"] += 1
+        return super().chunks(*args, **kwargs)
+
+    def panel_chunks(self, *args, **kwargs):
+        self.calls["panel_chunks"] += 1
+        return super().panel_chunks(*args, **kwargs)
+
+
+def test_refinement_reads_the_panel_columns_once():
     """After selection, no mini-batch of all genes is made: one pass over the row
     chunks keeps the panel columns, and refinement steps use those (issue 11)."""
     from .conftest import FAST, make_data
 
-    calls = {"batches": 0, "chunks": 0}
-    batches, chunks = _data.RowSource.batches, _data.RowSource.chunks
-
-    def counted(name, method):
-        def wrapper(self, *args, **kwargs):
-            calls[name] += 1
-            return method(self, *args, **kwargs)
-
-        return wrapper
-
-    monkeypatch.setattr(_data.RowSource, "batches", counted("batches", batches))
-    monkeypatch.setattr(_data.RowSource, "chunks", counted("chunks", chunks))
     X, y = make_data(n=200)
-    sel = YOTOSelector(**dict(FAST, max_iter=10, n_threads=1)).fit(X, y)
+    source = CountingSource(X)
+    sel = YOTOSelector(**dict(FAST, max_iter=10, n_threads=1)).fit(source, y)
     assert sel.history_.selection_epochs == 6 and sel.n_iter_ == 10
-    assert calls["batches"] == 6  # selection epochs only; 4 refinement epochs
-    assert calls["chunks"] == 2  # the standardisation statistics, the panel
+    assert source.calls["batches"] == 6  # selection epochs only; 4 refinement epochs
+    # the standardisation statistics, then the panel columns for refinement
+    assert source.calls["chunks"] + source.calls["panel_chunks"] == 2
     np.testing.assert_array_equal(
         sel.predict(X), sel.predict(np.where(sel.get_support(), X, 0.0))
     )

@@ -10,10 +10,9 @@ import pytest
 import torch
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
-import yoto_sklearn._selector as selector_mod
-import yoto_sklearn._training as training_mod
 from yoto_sklearn import YOTOSelector
-from yoto_sklearn._network import YOTONetwork
+from yoto_sklearn._network import export_panel_network
+from yoto_sklearn._training import evaluate, multitask_loss
 
 from .conftest import FAST as BASE_FAST
 
@@ -33,52 +32,60 @@ def _fitted_attrs(est):
     return [a for a in vars(est) if a.endswith("_") and not a.startswith("_")]
 
 
-class _Phase:
-    """Patches that know whether a training step is in the selection phase."""
+class Seamed(YOTOSelector):
+    """A YOTOSelector whose training loss and validation go through test hooks.
 
-    def __init__(self, monkeypatch):
-        self.selecting = False
-        self.calls = {"select": 0, "refine": 0}
-        original_select = YOTONetwork.select
-        original_loss = training_mod.multitask_loss
+    Uses the estimator's seam for this (``_training_seams``: keyword arguments of
+    the training loop) instead of patching the package.
+    """
 
-        def select(net, *args, **kwargs):
-            self.selecting = True
-            return original_select(net, *args, **kwargs)
+    loss_hook = None  # (phase, n-th step of the phase, loss) -> loss
+    evaluate_hook = None  # (net, *args) -> (loss, score)
+    select_steps = 12  # FAST: 3 selection epochs x 4 mini-batches of 16 of 64 cells
 
-        def loss(outputs, yb, losses):
-            phase = "select" if self.selecting else "refine"
-            self.selecting = False
-            self.calls[phase] += 1
-            value = original_loss(outputs, yb, losses)
-            return self.hook(phase, self.calls[phase], value)
+    def _training_seams(self):
+        seams = {}
+        if self.loss_hook is not None:
+            calls = [0]
 
-        monkeypatch.setattr(YOTONetwork, "select", select)
-        monkeypatch.setattr(training_mod, "multitask_loss", loss)
+            def loss_fn(outputs, yb, losses):
+                calls[0] += 1
+                n = calls[0]
+                phase = "select" if n <= self.select_steps else "refine"
+                n = n if phase == "select" else n - self.select_steps
+                return self.loss_hook(phase, n, multitask_loss(outputs, yb, losses))
 
-    def hook(self, phase, n, value):
-        return value
+            seams["loss_fn"] = loss_fn
+        if self.evaluate_hook is not None:
+            seams["evaluate_fn"] = self.evaluate_hook
+        return seams
+
+
+def _seamed(params, loss_hook=None, evaluate_hook=None, select_steps=12):
+    sel = Seamed(**params)
+    sel.loss_hook, sel.evaluate_hook = loss_hook, evaluate_hook
+    sel.select_steps = select_steps
+    return sel
 
 
 # ------------------------------------------------------------ non-finite loss
-def test_non_finite_loss_in_selection_raises_and_leaves_unfitted(monkeypatch):
+def test_non_finite_loss_in_selection_raises_and_leaves_unfitted():
     X, y = _data()
-    phase = _Phase(monkeypatch)
-    phase.hook = lambda p, n, v: v * float("inf") if (p, n) == ("select", 3) else v
-    sel = YOTOSelector(**FAST)
+    hook = lambda p, n, v: v * float("inf") if (p, n) == ("select", 3) else v  # noqa: E731
+    sel = _seamed(FAST, hook)
     with pytest.raises(FloatingPointError, match="non-finite"):
         sel.fit(X, y)
     assert _fitted_attrs(sel) == []
 
 
-def test_non_finite_loss_after_best_weights_warns_and_restores(monkeypatch):
+def test_non_finite_loss_after_best_weights_warns_and_restores():
     X, y = _data()
-    phase = _Phase(monkeypatch)
     # refinement epoch 1 is fine (best weights recorded), epoch 2 blows up
-    phase.hook = lambda p, n, v: v * float("inf") if (p == "refine" and n > 4) else v
+    hook = lambda p, n, v: v * float("inf") if (p == "refine" and n > 4) else v  # noqa: E731
     params = {**FAST, "early_stopping": True, "max_iter": 6, "n_iter_no_change": 5}
     with pytest.warns(ConvergenceWarning, match="non-finite .* restored the best"):
-        sel = YOTOSelector(**params).fit(X, y)
+        # 4 selection epochs of 4 mini-batches (58 training cells)
+        sel = _seamed(params, hook, select_steps=16).fit(X, y)
     proba = sel.predict_proba(X)
     assert np.isfinite(proba).all()
     assert np.isfinite(sel.scores_).all()
@@ -101,54 +108,51 @@ def test_huge_learning_rate_never_gives_a_nan_model():
     assert np.isfinite(sel.predict_proba(X)).all()
 
 
-def test_non_finite_weights_after_last_step_are_caught(monkeypatch):
+def test_non_finite_weights_after_last_step_are_caught():
     X, y = _data()
-    original = selector_mod.train
 
-    def corrupting_train(net, *args, **kwargs):
-        history = original(net, *args, **kwargs)
-        with torch.no_grad():
-            net.heads[0].weight[0, 0] = float("nan")
-        return history
+    def corrupt(info):  # a public callback sees the network after every epoch
+        if info.epoch == info.max_iter:
+            with torch.no_grad():
+                info.network.heads[0].weight[0, 0] = float("nan")
 
-    monkeypatch.setattr(selector_mod, "train", corrupting_train)
-    sel = YOTOSelector(**FAST)
+    sel = YOTOSelector(**FAST, callbacks=[corrupt])
     with pytest.raises(FloatingPointError, match="non-finite weights .*heads.0.weight"):
         sel.fit(X, y)
     assert _fitted_attrs(sel) == []
 
 
 # ------------------------------------------------------------- early stopping
-def test_early_stopping_restores_best_weights(monkeypatch):
+def test_early_stopping_restores_best_weights():
     X, y = _data(n=80)
     snapshots = []
     # max_iter=10: 6 selection epochs, then refinement 1.0 (best), worse after
     val_losses = iter([5.0] * 6 + [1.0, 2.0, 2.5, 3.0])
 
     def fake_evaluate(net, *args, **kwargs):
-        snapshots.append(copy.deepcopy(net.state_dict()))
+        snapshots.append(copy.deepcopy(net))
         return next(val_losses), 0.5
 
-    exported = {}
-    original_export = selector_mod.export_panel_network
-
-    def spy_export(net, *args, **kwargs):
-        exported["state"] = copy.deepcopy(net.state_dict())
-        return original_export(net, *args, **kwargs)
-
-    monkeypatch.setattr(training_mod, "evaluate", fake_evaluate)
-    monkeypatch.setattr(selector_mod, "export_panel_network", spy_export)
-    params = {**FAST, "early_stopping": True, "max_iter": 10, "n_iter_no_change": 2}
-    sel = YOTOSelector(**params).fit(X, y)
+    params = {
+        **FAST,
+        "early_stopping": True,
+        "max_iter": 10,
+        "n_iter_no_change": 2,
+        "standardize": False,  # the exported network is then the network itself
+    }
+    sel = _seamed(params, evaluate_hook=fake_evaluate).fit(X, y)
     assert sel.history_.selection_epochs == 6
     assert sel.history_.best_epoch == 7
     assert sel.history_.stopped_early
     assert sel.n_iter_ == 9  # best at 7, then two epochs without improvement
-    best = snapshots[6]
-    last = snapshots[-1]
+    best, last = snapshots[6].state_dict(), snapshots[-1].state_dict()
     assert any(not torch.equal(best[k], last[k]) for k in best)
-    for name, tensor in exported["state"].items():
-        assert torch.equal(tensor, best[name]), name
+    support = torch.as_tensor(sel.support_)
+    want = export_panel_network(snapshots[6], support, None, None).state_dict()
+    got = sel.module_.state_dict()
+    assert want.keys() == got.keys()
+    for name, tensor in got.items():
+        assert torch.equal(tensor, want[name]), name
 
 
 # --------------------------------------------------------------------- Ctrl-C
@@ -161,11 +165,10 @@ def _interrupt_at(phase_name, call):
     return hook
 
 
-def test_ctrl_c_during_selection_leaves_unfitted(monkeypatch):
+def test_ctrl_c_during_selection_leaves_unfitted():
     X, y = _data()
-    sel = YOTOSelector(**FAST).fit(X, y)  # a previous fit must not survive either
-    phase = _Phase(monkeypatch)
-    phase.hook = _interrupt_at("select", 2)
+    sel = _seamed(FAST).fit(X, y)  # a previous fit must not survive either
+    sel.loss_hook = _interrupt_at("select", 2)
     with pytest.raises(KeyboardInterrupt):
         sel.fit(X, y)
     assert _fitted_attrs(sel) == []
@@ -174,15 +177,12 @@ def test_ctrl_c_during_selection_leaves_unfitted(monkeypatch):
 
 
 @pytest.mark.parametrize("early_stopping", [False, True])
-def test_ctrl_c_after_selection_gives_usable_model_with_warning(
-    monkeypatch, early_stopping
-):
+def test_ctrl_c_after_selection_gives_usable_model_with_warning(early_stopping):
     X, y = _data()
-    phase = _Phase(monkeypatch)
-    phase.hook = _interrupt_at("refine", 6)  # second refinement epoch
+    hook = _interrupt_at("refine", 6)  # second refinement epoch
     params = {**FAST, "early_stopping": early_stopping, "n_iter_no_change": 5}
     with pytest.warns(ConvergenceWarning, match="interrupted .*KeyboardInterrupt"):
-        sel = YOTOSelector(**params).fit(X, y)
+        sel = _seamed(params, hook).fit(X, y)
     assert sel.history_.interrupted
     assert sel.n_iter_ == 4
     assert len(sel.loss_curve_) == sel.n_iter_
@@ -196,21 +196,19 @@ def test_ctrl_c_after_selection_gives_usable_model_with_warning(
     assert sel.history_.best_state is None
 
 
-def test_ctrl_c_during_validation_pads_curves(monkeypatch):
+def test_ctrl_c_during_validation_pads_curves():
     X, y = _data()
-    original = training_mod.evaluate
     calls = {"n": 0}
 
-    def evaluate(*args, **kwargs):
+    def interrupted_evaluate(*args, **kwargs):
         calls["n"] += 1
         if calls["n"] == 5:  # evaluation of the second refinement epoch
             raise KeyboardInterrupt
-        return original(*args, **kwargs)
+        return evaluate(*args, **kwargs)
 
-    monkeypatch.setattr(training_mod, "evaluate", evaluate)
     params = {**FAST, "early_stopping": True, "n_iter_no_change": 5}
     with pytest.warns(ConvergenceWarning, match="interrupted"):
-        sel = YOTOSelector(**params).fit(X, y)
+        sel = _seamed(params, evaluate_hook=interrupted_evaluate).fit(X, y)
     assert sel.n_iter_ == 5
     assert len(sel.validation_loss_curve_) == 5
     assert np.isnan(sel.validation_loss_curve_[-1])

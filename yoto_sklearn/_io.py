@@ -48,8 +48,21 @@ import numpy as np
 import sklearn
 import torch
 
-from ._data import CLASSIFICATION, TASK_TYPES, TaskSpec
-from ._network import PanelNetwork, _linear_from
+from ._codec import (
+    Invalid,
+    NotJSON,
+    as_float,
+    as_floats,
+    as_int,
+    as_strs,
+    decode,
+    encode,
+    encode_array,
+    expect,
+)
+from ._fitted import TENSOR_ATTRS, FittedState
+from ._network import PanelNetwork, linear_from
+from ._targets import TASK_TYPES, TaskSpec, has_classes
 from ._training import History
 
 FORMAT_NAME = "yoto-sklearn-model"
@@ -59,8 +72,7 @@ _LEGACY_VERSION = 1
 # Fitted attributes rebuilt from others on load rather than stored.
 _DERIVED = ("classes_",)
 _SPECIAL = ("module_", "tasks_", "history_")
-# Fitted attributes a file may set, and whether they are stored as tensors.
-_TENSOR_ATTRS = ("scores_", "support_", "ranking_")
+# Fitted attributes a file may set as JSON (the tensors are TENSOR_ATTRS).
 _JSON_ATTRS = (
     "n_features_in_",
     "feature_names_in_",
@@ -78,124 +90,10 @@ _JSON_ATTRS = (
 )
 # Absent from files of yoto-sklearn 0.1 (no panel constraints then).
 _OPTIONAL_ATTRS = ("feature_names_in_", "required_", "excluded_")
-_ARRAY_KINDS = "biufU"
-
-
-class _NotJSON(Exception):
-    pass
-
-
-class _Invalid(ValueError):
-    """A model file whose content does not describe a fitted estimator."""
-
-
-# ----------------------------------------------------------------- JSON values
-def _encode(value: Any) -> Any:
-    """A JSON-able form of ``value`` that :func:`_decode` inverts exactly."""
-    if value is None or isinstance(value, bool | str):
-        return value
-    if isinstance(value, np.generic) and value.dtype.kind in "biuf":
-        value = value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return {"__float__": repr(value)}  # strict JSON has no NaN / Infinity
-    if isinstance(value, int | float):
-        return value
-    if isinstance(value, np.str_):
-        return str(value)
-    if isinstance(value, torch.device):
-        return str(value)
-    if isinstance(value, tuple):
-        return {"__tuple__": [_encode(v) for v in value]}
-    if isinstance(value, list):
-        return [_encode(v) for v in value]
-    if isinstance(value, dict):
-        if not all(isinstance(k, str) for k in value):
-            raise _NotJSON(value)
-        return {"__dict__": {k: _encode(v) for k, v in value.items()}}
-    if isinstance(value, np.ndarray):
-        return _encode_array(value)
-    raise _NotJSON(value)
-
-
-def _encode_array(arr: np.ndarray) -> dict:
-    if arr.dtype.kind in _ARRAY_KINDS:
-        items = [_encode(v) for v in arr.ravel().tolist()]
-        return {"__ndarray__": items, "dtype": arr.dtype.str, "shape": list(arr.shape)}
-    if arr.dtype == object:
-        items = []
-        for v in arr.ravel():
-            if isinstance(v, np.generic):
-                v = v.item()
-            if not (v is None or isinstance(v, bool | int | float | str)):
-                raise _NotJSON(arr)
-            items.append(_encode(v))
-        return {"__ndarray__": items, "dtype": "object", "shape": list(arr.shape)}
-    raise _NotJSON(arr)
-
-
-def _decode(value: Any, where: str = "metadata") -> Any:
-    """Invert :func:`_encode`; anything malformed is an :class:`_Invalid`."""
-    if isinstance(value, list):
-        return [_decode(v, where) for v in value]
-    if not isinstance(value, dict):
-        return value
-    if "__float__" in value:
-        text = value["__float__"]
-        if text not in ("nan", "inf", "-inf"):
-            raise _Invalid(f"{where}: bad non-finite float {text!r}")
-        return float(text)
-    if "__tuple__" in value:
-        return tuple(_decode(_expect(value["__tuple__"], list, where), where))
-    if "__dict__" in value:
-        items = _expect(value["__dict__"], dict, where)
-        return {k: _decode(v, f"{where}.{k}") for k, v in items.items()}
-    if "__ndarray__" in value:
-        return _decode_array(value, where)
-    raise _Invalid(f"{where}: unexpected JSON object {sorted(value)[:5]}")
-
-
-def _decode_array(value: dict, where: str) -> np.ndarray:
-    items = _expect(value.get("__ndarray__"), list, where)
-    shape = _expect(value.get("shape"), list, where)
-    dtype_text = _expect(value.get("dtype"), str, where)
-    if not all(
-        isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in shape
-    ):
-        raise _Invalid(f"{where}: bad array shape {shape}")
-    if int(np.prod(shape)) != len(items):
-        raise _Invalid(f"{where}: {len(items)} values for an array of shape {shape}")
-    values = [_decode(v, where) for v in items]
-    if not all(v is None or isinstance(v, bool | int | float | str) for v in values):
-        raise _Invalid(f"{where}: array items must be numbers, booleans or strings")
-    if dtype_text == "object":
-        out = np.empty(len(values), dtype=object)
-        out[:] = values
-        return out.reshape(shape)
-    try:
-        dtype = np.dtype(dtype_text)
-    except TypeError as exc:
-        raise _Invalid(f"{where}: unknown dtype {dtype_text!r}") from exc
-    if dtype.kind not in _ARRAY_KINDS:
-        raise _Invalid(f"{where}: dtype {dtype_text!r} is not allowed")
-    try:
-        return np.array(values, dtype=dtype).reshape(shape)
-    except (TypeError, ValueError, OverflowError) as exc:
-        raise _Invalid(f"{where}: values do not fit dtype {dtype_text!r}") from exc
-
-
-def _expect(value: Any, kind: type | tuple[type, ...], where: str) -> Any:
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        names = (
-            kind.__name__
-            if isinstance(kind, type)
-            else "/".join(k.__name__ for k in kind)
-        )
-        raise _Invalid(f"{where} must be {names}, got {type(value).__name__}")
-    return value
 
 
 # ------------------------------------------------------------------- digest
-def _digest(metadata: str, tensors: dict[str, torch.Tensor]) -> str:
+def digest(metadata: str, tensors: dict[str, torch.Tensor]) -> str:
     h = hashlib.sha256()
     h.update(FORMAT_NAME.encode())
     h.update(len(metadata.encode()).to_bytes(8, "little"))
@@ -217,12 +115,12 @@ def _tasks_meta(tasks: list[TaskSpec]) -> list[dict]:
             {
                 "name": t.name,
                 "kind": t.kind,
-                "classes": None if t.classes is None else _encode_array(t.classes),
+                "classes": None if t.classes is None else encode_array(t.classes),
                 "mean": t.mean,
                 "std": t.std,
                 "class_counts": None
                 if t.class_counts is None
-                else _encode_array(np.asarray(t.class_counts)),
+                else encode_array(np.asarray(t.class_counts)),
             }
         )
     return out
@@ -252,8 +150,8 @@ def save_model(estimator: Any, path: str | os.PathLike) -> None:
     not_saved: list[str] = []
     for name, value in estimator.get_params(deep=False).items():
         try:
-            params[name] = _encode(value)
-        except _NotJSON:
+            params[name] = encode(value)
+        except NotJSON:
             not_saved.append(name)
     tensors: dict[str, torch.Tensor] = {}
     for name, value in estimator.module_.state_dict().items():
@@ -264,13 +162,13 @@ def save_model(estimator: Any, path: str | os.PathLike) -> None:
             continue
         if name in _SPECIAL or name in _DERIVED:
             continue
-        if name in _TENSOR_ATTRS:
+        if name in TENSOR_ATTRS:
             array = np.ascontiguousarray(value)
             tensors[f"attr.{name}"] = torch.from_numpy(array.copy())
             continue
         try:
-            fitted[name] = _encode(value)
-        except _NotJSON as exc:
+            fitted[name] = encode(value)
+        except NotJSON as exc:
             raise ValueError(
                 f"Cannot save fitted attribute {name!r} of type "
                 f"{type(value).__name__} without pickling; use joblib/pickle for "
@@ -278,7 +176,7 @@ def save_model(estimator: Any, path: str | os.PathLike) -> None:
             ) from exc
     try:
         tasks = _tasks_meta(estimator.tasks_)
-    except _NotJSON as exc:
+    except NotJSON as exc:
         raise ValueError(
             "Cannot save class labels that are not numbers, booleans or strings; "
             "use joblib/pickle for this model."
@@ -286,8 +184,8 @@ def save_model(estimator: Any, path: str | os.PathLike) -> None:
     history = dataclasses.asdict(estimator.history_)
     history.pop("best_state", None)
     try:
-        history = {k: _encode(v) for k, v in history.items()}
-    except _NotJSON as exc:
+        history = {k: encode(v) for k, v in history.items()}
+    except NotJSON as exc:
         raise ValueError("Cannot save the training history without pickling.") from exc
     meta = {
         "format": FORMAT_NAME,
@@ -313,7 +211,7 @@ def save_model(estimator: Any, path: str | os.PathLike) -> None:
     header = {
         "format": FORMAT_NAME,
         "metadata": metadata,
-        "sha256": _digest(metadata, tensors),
+        "sha256": digest(metadata, tensors),
     }
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
@@ -396,7 +294,7 @@ def read_payload(path: str | os.PathLike) -> tuple[dict, dict[str, torch.Tensor]
         raise ValueError(
             f"{path!r} is not a YOTO model file (no {FORMAT_NAME!r} format marker)."
         )
-    metadata, digest = header.get("metadata"), header.get("sha256")
+    metadata, checksum = header.get("metadata"), header.get("sha256")
     if (
         not isinstance(metadata, str)
         or not isinstance(tensors, dict)
@@ -404,10 +302,10 @@ def read_payload(path: str | os.PathLike) -> tuple[dict, dict[str, torch.Tensor]
             isinstance(k, str) and isinstance(t, torch.Tensor)
             for k, t in tensors.items()
         )
-        or not isinstance(digest, str)
+        or not isinstance(checksum, str)
     ):
         raise ValueError(f"{path!r} is a damaged YOTO model file (missing parts).")
-    if _digest(metadata, tensors) != digest:
+    if digest(metadata, tensors) != checksum:
         raise ValueError(
             f"{path!r} failed its SHA-256 check: the model file was modified or "
             "corrupted after it was saved."
@@ -445,40 +343,6 @@ def read_payload(path: str | os.PathLike) -> tuple[dict, dict[str, torch.Tensor]
 
 
 # ------------------------------------------------------------- validation
-def _int(value: Any, where: str, low: int = 0, high: int | None = None) -> int:
-    _expect(value, int, where)
-    if value < low or (high is not None and value > high):
-        bound = f"[{low}, {high}]" if high is not None else f">= {low}"
-        raise _Invalid(f"{where} must be in {bound}, got {value}")
-    return value
-
-
-def _float(value: Any, where: str, finite: bool = False) -> float:
-    _expect(value, (int, float), where)
-    if isinstance(value, bool) or (finite and not np.isfinite(value)):
-        raise _Invalid(f"{where} must be a finite number, got {value!r}")
-    return float(value)
-
-
-def _floats(value: Any, where: str, optional: bool = False) -> list[float] | None:
-    if value is None and optional:
-        return None
-    return [
-        _float(v, f"{where}[{i}]") for i, v in enumerate(_expect(value, list, where))
-    ]
-
-
-def _strs(value: Any, where: str, n: int | None = None) -> list[str]:
-    items = list(_expect(value, list | np.ndarray, where))
-    if not all(isinstance(v, str) for v in items):
-        raise _Invalid(f"{where} must hold strings only")
-    if n is not None and len(items) != n:
-        raise _Invalid(f"{where} has {len(items)} entries, expected {n}")
-    if len(set(items)) != len(items):
-        raise _Invalid(f"{where} has duplicate entries")
-    return items
-
-
 def _indices(value: Any, where: str, n_features: int) -> np.ndarray:
     """Unique gene indices in ``[0, n_features)`` (empty when absent)."""
     if value is None:
@@ -488,12 +352,12 @@ def _indices(value: Any, where: str, n_features: int) -> np.ndarray:
         or value.ndim != 1
         or (value.size and value.dtype.kind not in "iu")
     ):
-        raise _Invalid(f"{where} must be a 1-D array of gene indices")
+        raise Invalid(f"{where} must be a 1-D array of gene indices")
     value = value.astype(np.int64)
     if value.size and (value.min() < 0 or value.max() >= n_features):
-        raise _Invalid(f"{where} holds gene indices outside the gene range")
+        raise Invalid(f"{where} holds gene indices outside the gene range")
     if len(np.unique(value)) != len(value):
-        raise _Invalid(f"{where} has duplicate entries")
+        raise Invalid(f"{where} has duplicate entries")
     return value
 
 
@@ -501,70 +365,70 @@ def _tensor(
     tensors: dict[str, torch.Tensor], name: str, shape: tuple[int, ...], kinds: str
 ) -> np.ndarray:
     if name not in tensors:
-        raise _Invalid(f"tensor {name!r} is missing")
+        raise Invalid(f"tensor {name!r} is missing")
     t = tensors[name]
     if tuple(t.shape) != shape:
-        raise _Invalid(f"tensor {name!r} has shape {tuple(t.shape)}, expected {shape}")
+        raise Invalid(f"tensor {name!r} has shape {tuple(t.shape)}, expected {shape}")
     array = t.numpy().copy()
     if array.dtype.kind not in kinds:
-        raise _Invalid(f"tensor {name!r} has dtype {array.dtype}")
+        raise Invalid(f"tensor {name!r} has dtype {array.dtype}")
     if array.dtype.kind == "f" and not np.isfinite(array).all():
-        raise _Invalid(f"tensor {name!r} holds NaN or infinity")
+        raise Invalid(f"tensor {name!r} holds NaN or infinity")
     return array
 
 
 def _task(value: Any, j: int) -> TaskSpec:
     where = f"tasks[{j}]"
-    t = _expect(value, dict, where)
-    name = _expect(t.get("name"), str, f"{where}.name")
+    t = expect(value, dict, where)
+    name = expect(t.get("name"), str, f"{where}.name")
     kind = t.get("kind")
     if kind not in TASK_TYPES:
-        raise _Invalid(f"{where}.kind must be one of {TASK_TYPES}, got {kind!r}")
-    mean = _float(t.get("mean"), f"{where}.mean", finite=True)
-    std = _float(t.get("std"), f"{where}.std", finite=True)
+        raise Invalid(f"{where}.kind must be one of {TASK_TYPES}, got {kind!r}")
+    mean = as_float(t.get("mean"), f"{where}.mean", finite=True)
+    std = as_float(t.get("std"), f"{where}.std", finite=True)
     if std <= 0:
-        raise _Invalid(f"{where}.std must be > 0, got {std}")
+        raise Invalid(f"{where}.std must be > 0, got {std}")
     classes = counts = None
-    if kind == CLASSIFICATION:
-        classes = _decode(t.get("classes"), f"{where}.classes")
+    if has_classes(kind):
+        classes = decode(t.get("classes"), f"{where}.classes")
         if not isinstance(classes, np.ndarray) or classes.ndim != 1:
-            raise _Invalid(f"{where}.classes must be a 1-D array")
+            raise Invalid(f"{where}.classes must be a 1-D array")
         if len(classes) < 2 or len(set(classes.tolist())) != len(classes):
-            raise _Invalid(f"{where}.classes must hold at least 2 distinct labels")
+            raise Invalid(f"{where}.classes must hold at least 2 distinct labels")
         if t.get("class_counts") is not None:
-            counts = _decode(t["class_counts"], f"{where}.class_counts")
+            counts = decode(t["class_counts"], f"{where}.class_counts")
             if (
                 not isinstance(counts, np.ndarray)
                 or counts.shape != classes.shape
                 or counts.dtype.kind not in "iu"
             ):
-                raise _Invalid(f"{where}.class_counts must be one count per class")
+                raise Invalid(f"{where}.class_counts must be one count per class")
     elif t.get("classes") is not None:
-        raise _Invalid(f"{where} is a regression task but lists classes")
+        raise Invalid(f"{where} is a regression task but lists classes")
     return TaskSpec(
         name, kind, classes=classes, mean=mean, std=std, class_counts=counts
     )
 
 
 def _module(meta: dict, tensors: dict, k: int, tasks: list[TaskSpec]) -> PanelNetwork:
-    shape = _expect(meta.get("module"), dict, "module")
-    n_linears = _int(shape.get("n_linears"), "module.n_linears", 1, 64)
-    n_heads = _int(shape.get("n_heads"), "module.n_heads", 1)
+    shape = expect(meta.get("module"), dict, "module")
+    n_linears = as_int(shape.get("n_linears"), "module.n_linears", 1, 64)
+    n_heads = as_int(shape.get("n_heads"), "module.n_heads", 1)
     if n_heads != len(tasks):
-        raise _Invalid(f"module has {n_heads} heads for {len(tasks)} tasks")
-    expected = {f"attr.{a}" for a in _TENSOR_ATTRS}
+        raise Invalid(f"module has {n_heads} heads for {len(tasks)} tasks")
+    expected = {f"attr.{a}" for a in TENSOR_ATTRS}
     width = k
     linears = []
     for i in range(n_linears):
         w_name, b_name = f"module_.linears.{i}.weight", f"module_.linears.{i}.bias"
         if w_name not in tensors:
-            raise _Invalid(f"tensor {w_name!r} is missing")
+            raise Invalid(f"tensor {w_name!r} is missing")
         out = int(tensors[w_name].shape[0]) if tensors[w_name].ndim == 2 else -1
         if out < 1:
-            raise _Invalid(f"tensor {w_name!r} must be 2-D with rows")
+            raise Invalid(f"tensor {w_name!r} must be 2-D with rows")
         w = _tensor(tensors, w_name, (out, width), "f")
         b = _tensor(tensors, b_name, (out,), "f")
-        linears.append(_linear_from(torch.from_numpy(w), torch.from_numpy(b)))
+        linears.append(linear_from(torch.from_numpy(w), torch.from_numpy(b)))
         expected |= {w_name, b_name}
         width = out
     heads = []
@@ -572,33 +436,33 @@ def _module(meta: dict, tensors: dict, k: int, tasks: list[TaskSpec]) -> PanelNe
         w_name, b_name = f"module_.heads.{j}.weight", f"module_.heads.{j}.bias"
         w = _tensor(tensors, w_name, (task.n_outputs, width), "f")
         b = _tensor(tensors, b_name, (task.n_outputs,), "f")
-        heads.append(_linear_from(torch.from_numpy(w), torch.from_numpy(b)))
+        heads.append(linear_from(torch.from_numpy(w), torch.from_numpy(b)))
         expected |= {w_name, b_name}
     extra = sorted(set(tensors) - expected)
     if extra:
-        raise _Invalid(f"unexpected tensor(s) {extra[:5]}")
+        raise Invalid(f"unexpected tensor(s) {extra[:5]}")
     module = PanelNetwork(linears, heads)
     module.eval()
     return module
 
 
 def _history(value: Any) -> History:
-    h = _expect(value, dict, "history")
+    h = expect(value, dict, "history")
     fields = {f.name: f for f in dataclasses.fields(History)}
     out: dict[str, Any] = {}
     for key, raw in h.items():
         if key not in fields or key == "best_state":
             continue  # a field of another version: dropped, it changes no prediction
         where = f"history.{key}"
-        v = _decode(raw, where)
-        if key in ("stopped_early", "interrupted"):
-            out[key] = _expect(v, bool, where)
+        v = decode(raw, where)
+        if key in ("stopped_early", "interrupted", "stopped_by_callback"):
+            out[key] = expect(v, bool, where)
         elif key in ("selection_epochs", "n_iter"):
-            out[key] = _int(v, where)
+            out[key] = as_int(v, where)
         elif key == "best_epoch":
-            out[key] = None if v is None else _int(v, where)
+            out[key] = None if v is None else as_int(v, where)
         else:
-            out[key] = _floats(v, where)
+            out[key] = as_floats(v, where)
     return History(**out)
 
 
@@ -621,7 +485,7 @@ def load_model(cls: type, path: str | os.PathLike) -> Any:
         )
     try:
         return _rebuild(cls, meta, tensors)
-    except _Invalid as exc:
+    except Invalid as exc:
         raise ValueError(
             f"{where!r} passed its checksum but does not describe a valid fitted "
             f"{cls.__name__}: {exc}."
@@ -631,89 +495,134 @@ def load_model(cls: type, path: str | os.PathLike) -> Any:
 def _rebuild(cls: type, meta: dict, tensors: dict[str, torch.Tensor]) -> Any:
     from sklearn.utils._param_validation import InvalidParameterError
 
-    raw_params = _expect(meta.get("params"), dict, "params")
+    raw_params = expect(meta.get("params"), dict, "params")
     valid = cls().get_params(deep=False)
     # Parameters of another version are dropped: they change no prediction.
-    params = {k: _decode(v, f"params.{k}") for k, v in raw_params.items() if k in valid}
+    params = {k: decode(v, f"params.{k}") for k, v in raw_params.items() if k in valid}
     estimator = cls(**params)
     try:
         estimator._validate_params()
     except InvalidParameterError as exc:
-        raise _Invalid(f"params: {exc}") from None
+        raise Invalid(f"params: {exc}") from None
 
-    fitted = _expect(meta.get("fitted"), dict, "fitted")
+    fitted = expect(meta.get("fitted"), dict, "fitted")
     unknown = sorted(set(fitted) - set(_JSON_ATTRS))
     if unknown:
-        raise _Invalid(f"unknown fitted attribute(s) {unknown[:5]}")
+        raise Invalid(f"unknown fitted attribute(s) {unknown[:5]}")
     missing = sorted(set(_JSON_ATTRS) - set(_OPTIONAL_ATTRS) - set(fitted))
     if missing:
-        raise _Invalid(f"fitted attribute(s) {missing} are missing")
-    values = {k: _decode(v, f"fitted.{k}") for k, v in fitted.items()}
-    n_features = _int(values["n_features_in_"], "fitted.n_features_in_", 1)
-    k = _int(values["k_"], "fitted.k_", 1, n_features)
+        raise Invalid(f"fitted attribute(s) {missing} are missing")
+    values = {k: decode(v, f"fitted.{k}") for k, v in fitted.items()}
+    n_features = as_int(values["n_features_in_"], "fitted.n_features_in_", 1)
+    k = as_int(values["k_"], "fitted.k_", 1, n_features)
 
     tasks = [
-        _task(t, j) for j, t in enumerate(_expect(meta.get("tasks"), list, "tasks"))
+        _task(t, j) for j, t in enumerate(expect(meta.get("tasks"), list, "tasks"))
     ]
     if not tasks:
-        raise _Invalid("tasks is empty")
-    names = _strs([t.name for t in tasks], "task names")
-    if _strs(values["task_names_"], "fitted.task_names_") != names:
-        raise _Invalid("fitted.task_names_ does not match the tasks")
+        raise Invalid("tasks is empty")
+    names = as_strs([t.name for t in tasks], "task names")
+    if as_strs(values["task_names_"], "fitted.task_names_") != names:
+        raise Invalid("fitted.task_names_ does not match the tasks")
     if values["task_types_"] != [t.kind for t in tasks]:
-        raise _Invalid("fitted.task_types_ does not match the tasks")
+        raise Invalid("fitted.task_types_ does not match the tasks")
 
     scores = _tensor(tensors, "attr.scores_", (n_features,), "f")
     support = _tensor(tensors, "attr.support_", (k,), "iu").astype(np.int64)
     ranking = _tensor(tensors, "attr.ranking_", (n_features,), "iu").astype(np.int64)
     if not np.array_equal(np.sort(ranking), np.arange(1, n_features + 1)):
-        raise _Invalid("attr.ranking_ is not a ranking of the genes")
+        raise Invalid("attr.ranking_ is not a ranking of the genes")
     if (support < 0).any() or (support >= n_features).any():
-        raise _Invalid("attr.support_ holds gene indices outside the gene range")
+        raise Invalid("attr.support_ holds gene indices outside the gene range")
     if not np.array_equal(ranking[support], np.arange(1, k + 1)):
-        raise _Invalid("attr.support_ is not the top-k_ of attr.ranking_")
+        raise Invalid("attr.support_ is not the top-k_ of attr.ranking_")
 
     required = _indices(values.get("required_"), "fitted.required_", n_features)
     excluded = _indices(values.get("excluded_"), "fitted.excluded_", n_features)
     if not np.array_equal(support[: len(required)], required):
-        raise _Invalid("fitted.required_ are not the first genes of attr.support_")
+        raise Invalid("fitted.required_ are not the first genes of attr.support_")
     if np.intersect1d(excluded, support).size:
-        raise _Invalid("fitted.excluded_ overlaps the panel attr.support_")
+        raise Invalid("fitted.excluded_ overlaps the panel attr.support_")
 
-    estimator.n_features_in_ = n_features
-    estimator.required_ = required
-    estimator.excluded_ = excluded
+    feature_names = None
     if "feature_names_in_" in values:
-        feature_names = _strs(
-            values["feature_names_in_"], "fitted.feature_names_in_", n_features
+        feature_names = np.asarray(
+            as_strs(
+                values["feature_names_in_"], "fitted.feature_names_in_", n_features
+            ),
+            dtype=object,
         )
-        estimator.feature_names_in_ = np.asarray(feature_names, dtype=object)
-    estimator.k_ = k
-    estimator.scores_ = scores
-    estimator.support_ = support
-    estimator.ranking_ = ranking
-    estimator.tasks_ = tasks
-    estimator.task_names_ = names
-    estimator.task_types_ = [t.kind for t in tasks]
-    estimator.loss_curve_ = _floats(values["loss_curve_"], "fitted.loss_curve_")
-    estimator.validation_loss_curve_ = _floats(
-        values["validation_loss_curve_"], "fitted.validation_loss_curve_", True
-    )
-    estimator.validation_scores_ = _floats(
-        values["validation_scores_"], "fitted.validation_scores_", True
-    )
     best = values["best_validation_score_"]
-    estimator.best_validation_score_ = (
-        None if best is None else _float(best, "fitted.best_validation_score_")
-    )
-    estimator.n_iter_ = _int(values["n_iter_"], "fitted.n_iter_")
-    estimator.device_ = _expect(values["device_"], str, "fitted.device_")
-    if len(tasks) == 1:
-        estimator.classes_ = tasks[0].classes
-    else:
-        estimator.classes_ = [
-            t.classes if t.kind == CLASSIFICATION else None for t in tasks
-        ]
-    estimator.history_ = _history(meta.get("history"))
-    estimator.module_ = _module(meta, tensors, k, tasks)
+    FittedState(
+        n_features_in_=n_features,
+        feature_names_in_=feature_names,
+        k_=k,
+        scores_=scores,
+        support_=support,
+        ranking_=ranking,
+        required_=required,
+        excluded_=excluded,
+        tasks_=tasks,
+        loss_curve_=as_floats(values["loss_curve_"], "fitted.loss_curve_"),
+        validation_loss_curve_=as_floats(
+            values["validation_loss_curve_"], "fitted.validation_loss_curve_", True
+        ),
+        validation_scores_=as_floats(
+            values["validation_scores_"], "fitted.validation_scores_", True
+        ),
+        best_validation_score_=(
+            None if best is None else as_float(best, "fitted.best_validation_score_")
+        ),
+        n_iter_=as_int(values["n_iter_"], "fitted.n_iter_"),
+        device_=expect(values["device_"], str, "fitted.device_"),
+        history_=_history(meta.get("history")),
+        module_=_module(meta, tensors, k, tasks),
+    ).apply(estimator)
     return estimator
+
+
+class ModelFileMixin:
+    """``save`` and ``load`` of a selector (model files, see the module docstring)."""
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Save the fitted model to one safe, portable file.
+
+        The file is a `safetensors` file: tensors plus JSON metadata (package,
+        torch and scikit-learn versions, parameters, feature names, classes,
+        fitted values) and a SHA-256 checksum. Reading it involves no unpickler, so
+        loading never runs code. A ``random_state`` that is a ``RandomState``
+        instance, and ``callbacks``, are not stored (they are listed in the
+        metadata under ``params_not_saved``).
+
+        Parameters
+        ----------
+        path : str or path-like
+            Destination file (e.g. ``model.safetensors``); written atomically.
+        """
+        save_model(self, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Any:
+        """Load a model written by :meth:`save`.
+
+        Parameters
+        ----------
+        path : str or path-like
+            A file written by :meth:`save`.
+
+        Returns
+        -------
+        selector : YOTOSelector
+            The fitted selector, on the CPU; it predicts bit-identically to the
+            saved one.
+
+        Raises
+        ------
+        ValueError
+            If the file is truncated, corrupted or modified (checksum), is not a
+            YOTO model file, uses an unsupported format version, was written by
+            a newer major version of yoto-sklearn, or holds any value that does
+            not describe a fitted selector (every field is validated: a forged
+            file with a recomputed checksum is refused too).
+        """
+        return load_model(cls, path)

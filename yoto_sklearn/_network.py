@@ -24,7 +24,6 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-RELAXATIONS = ("sigmoid", "softmax")
 # Soft-mask entries below this are treated as exactly zero in the weight gradient, so
 # no denormal floats reach the optimiser state.
 _MASK_FLOOR = 1e-6
@@ -331,7 +330,7 @@ class PanelNetwork(nn.Module):
         return [head(x) for head in self.heads]
 
 
-def _linear_from(weight: torch.Tensor, bias: torch.Tensor) -> nn.Linear:
+def linear_from(weight: torch.Tensor, bias: torch.Tensor) -> nn.Linear:
     # skip_init: no random initialisation, so exporting (or loading) a model never
     # draws from torch's global RNG.
     lin = nn.utils.skip_init(
@@ -364,7 +363,7 @@ def export_panel_network(
     pending_w, pending_b = w, b
     for module in net.body:
         if isinstance(module, nn.Linear):
-            linears.append(_linear_from(pending_w, pending_b))
+            linears.append(linear_from(pending_w, pending_b))
             pending_w, pending_b = module.weight.double(), module.bias.double()
         elif isinstance(module, nn.BatchNorm1d):
             s = module.weight.double() / torch.sqrt(
@@ -374,6 +373,6 @@ def export_panel_network(
                 pending_b - module.running_mean.double()
             ) * s + module.bias.double()
             pending_w = pending_w * s[:, None]
-    linears.append(_linear_from(pending_w, pending_b))
-    heads = [_linear_from(h.weight.double(), h.bias.double()) for h in net.heads]
+    linears.append(linear_from(pending_w, pending_b))
+    heads = [linear_from(h.weight.double(), h.bias.double()) for h in net.heads]
     return PanelNetwork(linears, heads)

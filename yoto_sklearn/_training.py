@@ -1,4 +1,4 @@
-"""One training loop for :class:`~yoto_sklearn._network.YOTONetwork`.
+"""One training loop for :class:`~yoto_sklearn._network.YOTONetwork`, with seams.
 
 Training has two phases inside the one run:
 
@@ -8,30 +8,44 @@ Training has two phases inside the one run:
    from ``noise_start`` to ``noise_end``. Scores and network learn together.
 2. **Refinement** (the remaining epochs): the panel is frozen at the deterministic
    top-k of the scores and the encoder and heads keep training on it. Early stopping
-   (on the validation loss) acts only here, so the selection always runs its full
-   annealing schedule; the best weights of this phase are restored.
+   (:class:`EarlyStopping`, on the validation loss) acts only here, so the selection
+   always runs its full annealing schedule; the best weights of this phase are
+   restored.
+
+The seams: :func:`train` is keyword-only and takes the loss (``loss_fn``) and the
+validation (``evaluate_fn``) as arguments; per-epoch ``callbacks``
+(:mod:`yoto_sklearn.callbacks`) see every epoch and can stop training; mini-batches
+become tensors in one plain function (:func:`batch_tensors`). The helpers that are
+not about the estimator (device, seeds, the validation split, thread count) live
+here too.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import inspect
 import math
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.exceptions import ConvergenceWarning
-from torch import nn
+from sklearn.utils import check_random_state
 
-from ._data import chunked_permutation
+from ._batches import GeneBatches, PanelBatches, TrainingData
 from ._network import YOTONetwork
+from ._targets import CLASSIFICATION, REGRESSION, TaskSpec, class_weights
+from .callbacks import EpochInfo
+from .sources import epoch_rows
 
 
+# ------------------------------------------------------------------ records
 @dataclass
 class TrainConfig:
     """Hyper-parameters of one training run (already validated)."""
@@ -50,11 +64,31 @@ class TrainConfig:
     n_iter_no_change: int = 10
     tol: float = 1e-4
     verbose: int = 0
-    # cells visited per epoch (None: all); see :func:`epoch_rows`
+    # cells visited per epoch (None: all); see :func:`~yoto_sklearn.sources.epoch_rows`
     max_cells_per_epoch: int | None = None
     # what early stopping watches: the validation "score" (mean balanced accuracy /
     # R^2 over tasks, higher is better) or the summed validation "loss"
     stop_on: str = "loss"
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any], stop_on: str = "loss") -> TrainConfig:
+        """The config of a selector's (validated) ``get_params()``."""
+        cap = params["max_cells_per_epoch"]
+        return cls(
+            max_iter=int(params["max_iter"]),
+            batch_size=int(params["batch_size"]),
+            learning_rate=float(params["learning_rate"]),
+            score_learning_rate=float(params["score_learning_rate"]),
+            weight_decay=float(params["weight_decay"]),
+            temperature_start=float(params["temperature_start"]),
+            temperature=float(params["temperature"]),
+            early_stopping=bool(params["early_stopping"]),
+            n_iter_no_change=int(params["n_iter_no_change"]),
+            tol=float(params["tol"]),
+            verbose=int(params["verbose"]),
+            stop_on=stop_on,
+            max_cells_per_epoch=None if cap is None else int(cap),
+        )
 
 
 @dataclass
@@ -81,9 +115,47 @@ class History:
     n_iter: int = 0
     stopped_early: bool = False
     interrupted: bool = False
+    stopped_by_callback: bool = False
     # Best refinement weights so far; only kept while training runs (see
     # :func:`recover_from_interrupt`), cleared before ``train`` returns.
     best_state: dict | None = field(default=None, repr=False)
+
+
+def task_losses(
+    tasks: Sequence[TaskSpec],
+    Y_train: np.ndarray,
+    weights: Sequence[float],
+    scheme: str | None,
+    device: torch.device,
+) -> list[TaskLoss]:
+    """One :class:`TaskLoss` per task, class weights from the training labels."""
+    out = []
+    for j, (task, weight) in enumerate(zip(tasks, weights, strict=True)):
+        cw = class_weights(task, Y_train[:, j], scheme)
+        if cw is not None:
+            cw = torch.as_tensor(cw, dtype=torch.float32, device=device)
+        out.append(TaskLoss(task.kind, weight, cw))
+    return out
+
+
+# ------------------------------------------------------------------- losses
+def _cross_entropy(
+    out: torch.Tensor, target: torch.Tensor, spec: TaskLoss
+) -> tuple[torch.Tensor, torch.Tensor]:
+    labels = target.long()
+    per = F.cross_entropy(out, labels, reduction="none")
+    weights = None if spec.class_weight is None else spec.class_weight[labels]
+    return per, weights
+
+
+def _squared_error(
+    out: torch.Tensor, target: torch.Tensor, spec: TaskLoss
+) -> tuple[torch.Tensor, None]:
+    return (out[:, 0] - target) ** 2, None
+
+
+# Per-cell loss and per-cell weight (None: 1) of each task kind.
+PER_CELL_LOSS = {CLASSIFICATION: _cross_entropy, REGRESSION: _squared_error}
 
 
 def multitask_loss(
@@ -97,16 +169,11 @@ def multitask_loss(
     for t, (out, spec) in enumerate(zip(outputs, losses, strict=True)):
         col = yb[:, t]
         obs = ~torch.isnan(col)
-        obs_f = obs.to(out.dtype)
+        w = obs.to(out.dtype)
         target = torch.where(obs, col, torch.zeros_like(col))
-        if spec.kind == "classification":
-            per = F.cross_entropy(out, target.long(), reduction="none")
-            w = obs_f
-            if spec.class_weight is not None:
-                w = w * spec.class_weight[target.long()]
-        else:
-            per = (out[:, 0] - target) ** 2
-            w = obs_f
+        per, cell_weights = PER_CELL_LOSS[spec.kind](out, target, spec)
+        if cell_weights is not None:
+            w = w * cell_weights
         total = total + spec.weight * (per * w).sum() / w.sum().clamp_min(1e-12)
     return total
 
@@ -117,126 +184,12 @@ def _fast_adam_kwargs(device: torch.device) -> dict:
     The default multi-tensor path measured 32 ms per step against 0.5 ms fused for a
     256 x 300 layer on this project's 2-core CPU.
     """
-    import inspect
-
     if "fused" in inspect.signature(torch.optim.AdamW).parameters and device.type in (
         "cpu",
         "cuda",
     ):
         return {"fused": True}
     return {"foreach": False}
-
-
-def epoch_rows(
-    train_idx: np.ndarray,
-    cap: int | None,
-    rng: np.random.Generator,
-    chunk_rows: int | None,
-) -> Iterator[np.ndarray]:
-    """The training rows of each epoch: all of them, or ``cap`` at a time.
-
-    With ``cap`` at least the number of training cells (every dataset up to that
-    size) each epoch is ``train_idx`` and no random number is drawn, so training
-    is exactly what it is without a cap. Above it, an epoch is the next ``cap``
-    cells of a shuffled pass over the data (a new pass starts when one is used up),
-    so the cost of an epoch, and of the whole schedule, stops growing with the
-    number of cells while every cell is still visited in turn. With ``chunk_rows``
-    (a source streamed from disk) the pass is the reader's chunk-wise shuffle
-    (:func:`~yoto_sklearn._data.chunked_permutation`), so an epoch reads about
-    ``cap`` cells from disk, not the whole file.
-    """
-    n = len(train_idx)
-    if cap is None or n <= cap:
-        while True:
-            yield train_idx
-    pending = np.empty(0, dtype=train_idx.dtype)
-    while True:
-        if len(pending) >= cap:
-            epoch, pending = pending[:cap], pending[cap:]
-        else:  # the rest of this pass, topped up from the next (no cell twice)
-            if chunk_rows:  # the streaming reader's chunk-wise shuffle
-                fresh = chunked_permutation(train_idx, rng, chunk_rows)[0]
-            else:
-                fresh = rng.permutation(train_idx)
-            # cells still pending wait for a later epoch of the new pass
-            take = np.flatnonzero(~np.isin(fresh, pending))[: cap - len(pending)]
-            epoch = np.concatenate([pending, fresh[take]])
-            pending = np.delete(fresh, take)
-        yield np.sort(epoch)
-
-
-class _PanelBatches:
-    """Refinement on the panel only: its k columns, read once; a k-column layer.
-
-    When the selection phase ends the panel is fixed, so the refinement needs
-    neither the other genes nor their first-layer weights. One pass over the
-    source's row chunks keeps the panel columns of every cell (``n x k`` float32,
-    200 MB for 10^6 cells and k = 50); mini-batches are then sliced from that
-    matrix, and the first layer trains as a ``H x k`` parameter that takes over the
-    panel columns of the ``H x G`` weight (and their AdamW moments) inside the same
-    optimizer. A refinement step therefore costs ``O(B k H)``, independent of the
-    number of genes, instead of densifying ``B x G`` and updating ``G x H``.
-    Predictions are the same as those of the full network: the same values enter
-    the same operations (the batch order of an in-memory, fully shuffled source is
-    unchanged too). :meth:`sync` writes the panel columns back into the network.
-    """
-
-    def __init__(self, net, optimizer, source, Y, mean, scale, device) -> None:
-        self.net = net
-        self.panel = net.panel().detach().cpu()
-        cols = self.panel.numpy()
-        parts = []
-        for _, block in source.chunks():
-            part = block[:, cols]
-            part = part.toarray() if hasattr(part, "toarray") else np.asarray(part)
-            parts.append(np.asarray(part, dtype=np.float32))
-        self.X = np.concatenate(parts) if parts else np.empty((0, len(cols)), "f4")
-        idx = self.panel.to(device)
-        # the same standardisation and transfer as all-gene batches, on k columns
-        self._tensors = _Batches(
-            None,
-            Y,
-            None if mean is None else np.asarray(mean)[cols],
-            None if scale is None else np.asarray(scale)[cols],
-            device,
-        )._tensors
-        # the H x k layer takes over the panel columns of the weight, optimiser
-        # state included; the H x G weight leaves the optimiser
-        full = net.weight
-        self.weight = nn.Parameter(full.detach().index_select(1, idx).clone())
-        for group in optimizer.param_groups:
-            for j, p in enumerate(group["params"]):
-                if p is full:
-                    group["params"][j] = self.weight
-        state = optimizer.state.pop(full, {})
-        optimizer.state[self.weight] = {
-            key: value.index_select(1, idx).clone()
-            if torch.is_tensor(value) and value.shape == full.shape
-            else (value.clone() if torch.is_tensor(value) else value)
-            for key, value in state.items()
-        }
-        full.requires_grad_(False)
-        self._idx = idx
-
-    def iterate(
-        self, idx: np.ndarray, batch_size: int, rng: np.random.Generator | None
-    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """Mini-batches over ``idx`` (shuffled with ``rng``) of the panel columns."""
-        order = np.sort(idx) if rng is None else rng.permutation(idx)
-        for start in range(0, len(order), batch_size):
-            rows = np.sort(order[start : start + batch_size])
-            yield self._tensors(rows, self.X[rows])
-
-    def forward(self, xb: torch.Tensor) -> list[torch.Tensor]:
-        """The network's outputs from panel-column rows."""
-        z = torch.addmm(self.net.bias, xb, self.weight.t())
-        z = self.net.body(z)
-        return [head(z) for head in self.net.heads]
-
-    def sync(self) -> None:
-        """Write the trained panel columns back into the network's weight."""
-        with torch.no_grad():
-            self.net.weight.index_copy_(1, self._idx, self.weight.detach())
 
 
 def _schedule(start: float, end: float, progress: float) -> float:
@@ -246,41 +199,60 @@ def _schedule(start: float, end: float, progress: float) -> float:
     return float(start * (end / start) ** progress)
 
 
-class _Batches:
-    """Dense float32 standardised mini-batches on ``device``.
+# ------------------------------------------------------------ validation
+class _ClassScore:
+    """Weighted loss and balanced accuracy of a classification task, batch by batch."""
 
-    The row source decides the batch order (``source.batches``): a full permutation
-    in memory, a chunk-wise shuffle when streaming from disk.
-    """
+    def __init__(self) -> None:
+        self.loss_sum = self.weight_sum = 0.0
+        self.hits: torch.Tensor | None = None  # per class: correct, total
 
-    def __init__(self, source, Y, mean, scale, device) -> None:
-        self.source = source
-        self.Y = Y
-        self.device = device
-        self.mean = None if mean is None else torch.as_tensor(mean, device=device)
-        self.scale = None if scale is None else torch.as_tensor(scale, device=device)
+    def add(self, out, target, per, weights) -> None:
+        weights = torch.ones_like(per) if weights is None else weights
+        self.loss_sum += float((per * weights).sum())
+        self.weight_sum += float(weights.sum())
+        labels = target.long()
+        right = (out.argmax(1) == labels).to(out.dtype)
+        counts = torch.stack(
+            [
+                torch.bincount(labels, weights=right, minlength=out.shape[1]),
+                torch.bincount(labels, minlength=out.shape[1]).to(out.dtype),
+            ]
+        )
+        self.hits = counts if self.hits is None else self.hits + counts
 
-    def iterate(
-        self, idx: np.ndarray, batch_size: int, rng: np.random.Generator | None
-    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """Mini-batches over ``idx``: shuffled with ``rng``, in order without."""
-        for rows, block in self.source.batches(idx, batch_size, rng):
-            yield self._tensors(rows, block)
+    def score(self) -> float:
+        right, total = self.hits.cpu().double().numpy()
+        present = total > 0
+        return float(np.mean(right[present] / total[present]))
 
-    def _tensors(
-        self, idx: np.ndarray, block: np.ndarray
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        xb = torch.from_numpy(block).to(self.device, non_blocking=True)
-        if self.mean is not None:
-            xb = (xb - self.mean) / self.scale
-        yb = torch.from_numpy(self.Y[idx]).to(self.device, non_blocking=True)
-        return xb, yb
+
+class _ValueScore:
+    """Squared error and R^2 of a regression task, batch by batch."""
+
+    def __init__(self) -> None:
+        self.loss_sum = self.weight_sum = 0.0
+        self.targets: list[torch.Tensor] = []
+
+    def add(self, out, target, per, weights) -> None:
+        self.loss_sum += float(per.sum())  # the squared error sum
+        self.weight_sum += float(len(per))
+        self.targets.append(target)
+
+    def score(self) -> float:
+        y_all = torch.cat(self.targets)
+        sst = float(((y_all - y_all.mean()) ** 2).sum())
+        return 1.0 - self.loss_sum / sst if sst > 0 else 0.0
+
+
+# Validation loss and score of each task kind.
+VALIDATION_SCORE = {CLASSIFICATION: _ClassScore, REGRESSION: _ValueScore}
 
 
 @torch.no_grad()
 def evaluate(
     net: YOTONetwork,
-    batches: _Batches | _PanelBatches,
+    batches: GeneBatches | PanelBatches,
     idx: np.ndarray,
     losses: Sequence[TaskLoss],
     batch_size: int,
@@ -292,166 +264,246 @@ def evaluate(
     forward pass too: the network on all genes, or the panel-only refinement.
     """
     net.eval()
-    forward = getattr(batches, "forward", net)
-    n_tasks = len(losses)
-    loss_num = np.zeros(n_tasks)
-    loss_den = np.zeros(n_tasks)
-    hits: list[torch.Tensor | None] = [None] * n_tasks  # per class: correct, total
-    ys: list[list[torch.Tensor]] = [[] for _ in range(n_tasks)]
+    tallies = [VALIDATION_SCORE[spec.kind]() for spec in losses]
     for xb, yb in batches.iterate(idx, batch_size, None):
-        outputs = forward(xb)
+        outputs = batches.forward(xb)
         for t, (out, spec) in enumerate(zip(outputs, losses, strict=True)):
             col = yb[:, t]
             obs = ~torch.isnan(col)
             if not bool(obs.any()):
                 continue
-            target = col[obs]
-            out = out[obs]
-            if spec.kind == "classification":
-                tl = target.long()
-                per = F.cross_entropy(out, tl, reduction="none")
-                w = (
-                    spec.class_weight[tl]
-                    if spec.class_weight is not None
-                    else torch.ones_like(per)
-                )
-                loss_num[t] += float((per * w).sum())
-                loss_den[t] += float(w.sum())
-                n_cls = out.shape[1]
-                right = (out.argmax(1) == tl).to(out.dtype)
-                counts = torch.stack(
-                    [
-                        torch.bincount(tl, weights=right, minlength=n_cls),
-                        torch.bincount(tl, minlength=n_cls).to(out.dtype),
-                    ]
-                )
-                hits[t] = counts if hits[t] is None else hits[t] + counts
-            else:
-                err = (out[:, 0] - target) ** 2
-                loss_num[t] += float(err.sum())  # the squared error sum
-                loss_den[t] += float(len(err))
-            ys[t].append(target)
+            target, out = col[obs], out[obs]
+            per, weights = PER_CELL_LOSS[spec.kind](out, target, spec)
+            tallies[t].add(out, target, per, weights)
     total_loss = 0.0
     scores = []
-    for t, spec in enumerate(losses):
-        if loss_den[t] == 0:
+    for spec, tally in zip(losses, tallies, strict=True):
+        if tally.weight_sum == 0:
             continue
-        total_loss += spec.weight * loss_num[t] / loss_den[t]
-        y_all = torch.cat(ys[t])
-        if spec.kind == "classification":
-            right, total = hits[t].cpu().double().numpy()
-            present = total > 0
-            scores.append(float(np.mean(right[present] / total[present])))
-        else:
-            sst = float(((y_all - y_all.mean()) ** 2).sum())
-            scores.append(1.0 - loss_num[t] / sst if sst > 0 else 0.0)
+        total_loss += spec.weight * tally.loss_sum / tally.weight_sum
+        scores.append(tally.score())
     return total_loss, float(np.mean(scores)) if scores else float("nan")
+
+
+class EarlyStopping:
+    """Track the best validation result and count epochs without improvement.
+
+    Parameters
+    ----------
+    patience : int
+        Stop after this many epochs without improvement.
+    tol : float
+        Minimum change that counts as an improvement.
+    stop_on : {"loss", "score"}
+        Watch the validation loss (lower is better) or the mean task score (higher
+        is better; a NaN score falls back to the loss).
+    """
+
+    def __init__(self, patience: int, tol: float, stop_on: str = "loss") -> None:
+        self.patience = patience
+        self.tol = tol
+        self.stop_on = stop_on
+        self.best_loss = math.inf
+        self.best_score = -math.inf
+        self.wait = 0
+
+    def update(self, loss: float, score: float) -> bool:
+        """Record one epoch's validation result; return whether it improved."""
+        if self.stop_on == "score" and math.isfinite(score):
+            improved = score > self.best_score + self.tol
+        else:
+            improved = loss < self.best_loss - self.tol
+        if improved:
+            self.best_loss = min(self.best_loss, loss)
+            self.best_score = max(self.best_score, score)
+            self.wait = 0
+        else:
+            self.wait += 1
+        return improved
+
+    @property
+    def should_stop(self) -> bool:
+        """Whether ``patience`` epochs passed without improvement."""
+        return self.wait >= self.patience
+
+
+# ---------------------------------------------------------------- the loop
+class _Run:
+    """The state of one training run; :func:`train` is its public door."""
+
+    def __init__(self, net: YOTONetwork, data: TrainingData, config: TrainConfig,
+                 rng: np.random.Generator, device: torch.device) -> None:  # fmt: skip
+        self.net, self.data, self.config, self.rng = net, data, config, rng
+        params = [p for name, p in net.named_parameters() if name != "scores"]
+        self.optimizer = torch.optim.AdamW(
+            **_fast_adam_kwargs(device),
+            params=[
+                {
+                    "params": [net.scores],
+                    "lr": config.score_learning_rate,
+                    "weight_decay": 0,
+                },
+                {
+                    "params": params,
+                    "lr": config.learning_rate,
+                    "weight_decay": config.weight_decay,
+                },
+            ],
+        )
+        n_train = len(data.train_idx)
+        cap = config.max_cells_per_epoch
+        epoch_size = n_train if cap is None else min(n_train, cap)
+        self.batch_size = min(config.batch_size, epoch_size)
+        steps_per_epoch = max(1, math.ceil(epoch_size / self.batch_size))
+        self.val_idx = data.val_idx
+        if cap is not None and n_train > cap and self.val_idx is not None:
+            if len(self.val_idx) > cap // 4:
+                # early stopping needs a score, not every held-out cell: a fixed
+                # random quarter of an epoch's worth, evaluated after every epoch
+                self.val_idx = np.sort(
+                    rng.choice(self.val_idx, size=max(cap // 4, 2), replace=False)
+                )
+        source = data.source
+        chunked = source.shuffle == "chunked"
+        self.epochs = epoch_rows(
+            data.train_idx,
+            cap,
+            rng,
+            source.chunk_rows(self.batch_size) if chunked else None,
+            source.buffer_chunks,
+        )
+        selection = max(1, round(config.selection_fraction * config.max_iter))
+        self.selection_epochs = min(selection, config.max_iter)
+        self.total_sel_steps = max(1, self.selection_epochs * steps_per_epoch - 1)
+        self.step = 0
+
+    def select_step(self, xb: torch.Tensor, generator: torch.Generator) -> tuple:
+        """The outputs of a selection step (a sampled panel), and the temperature."""
+        progress = min(1.0, self.step / self.total_sel_steps)
+        config = self.config
+        tau = _schedule(config.temperature_start, config.temperature, progress)
+        noise = _schedule(config.noise_start, config.noise_end, progress)
+        soft, hard = self.net.select(tau, noise, generator)
+        self.step += 1
+        return self.net(xb, soft, hard), tau
+
+
+def _epoch_info(run: _Run, history: History, epoch: int, selecting: bool,
+                n_cells: int) -> EpochInfo:  # fmt: skip
+    val = bool(history.validation_loss_curve)
+    return EpochInfo(
+        epoch=epoch + 1,
+        max_iter=run.config.max_iter,
+        phase="selection" if selecting else "refinement",
+        loss=history.loss_curve[-1],
+        validation_loss=history.validation_loss_curve[-1] if val else None,
+        validation_score=history.validation_scores[-1] if val else None,
+        temperature=history.temperature_curve[-1],
+        n_cells=n_cells,
+        seconds=history.epoch_times[-1],
+        best_epoch=history.best_epoch,
+        panel=run.net.panel().cpu().tolist(),
+        network=run.net,
+    )
+
+
+def _non_finite(epoch: int, loss: float, best_state: dict | None) -> None:
+    """Raise for a non-finite loss, or warn when best weights can be restored."""
+    if best_state is None:
+        raise FloatingPointError(
+            f"Training loss became non-finite ({loss}) at epoch {epoch + 1}. "
+            "Check X for extreme values, or lower learning_rate / "
+            "score_learning_rate."
+        )
+    warnings.warn(
+        f"Training loss became non-finite at epoch {epoch + 1}; stopped and "
+        "restored the best weights so far. Lower learning_rate or "
+        "score_learning_rate.",
+        ConvergenceWarning,
+        stacklevel=6,
+    )
 
 
 def train(
     net: YOTONetwork,
-    source,
-    Y: np.ndarray,
+    *,
+    data: TrainingData,
     losses: Sequence[TaskLoss],
-    train_idx: np.ndarray,
-    val_idx: np.ndarray | None,
-    mean: np.ndarray | None,
-    scale: np.ndarray | None,
     config: TrainConfig,
     rng: np.random.Generator,
     generator: torch.Generator,
     device: torch.device,
-    history: History | None = None,
     refine_losses: Sequence[TaskLoss] | None = None,
+    history: History | None = None,
+    callbacks: Sequence[Callable[[EpochInfo], Any]] = (),
+    loss_fn: Callable[..., torch.Tensor] = multitask_loss,
+    evaluate_fn: Callable[..., tuple[float, float]] = evaluate,
 ) -> History:
     """Train ``net`` in place and return its :class:`History`.
 
-    Pass a fresh ``history`` to keep a handle on the progress if training is
-    interrupted (``KeyboardInterrupt``); see :func:`recover_from_interrupt`.
+    Parameters
+    ----------
+    net : YOTONetwork
+        The network; trained in place.
+    data : TrainingData
+        Row source, encoded targets, training / validation rows, standardisation.
+    losses, refine_losses : sequence of TaskLoss
+        Per-task losses of the selection phase, and of the refinement phase
+        (default: the same).
+    config : TrainConfig
+        Schedule and optimiser settings.
+    rng, generator : numpy Generator, torch Generator
+        Batch order / validation subset, and Gumbel noise.
+    device : torch.device
+        Where the mini-batches and the network live during training.
+    history : History, optional
+        Pass a fresh one to keep a handle on the progress if training is
+        interrupted (``KeyboardInterrupt``); see :func:`recover_from_interrupt`.
+    callbacks : sequence of callables
+        Called with an :class:`~yoto_sklearn.callbacks.EpochInfo` after every
+        epoch; one returning True stops training after that epoch.
+    loss_fn, evaluate_fn : callables
+        The training loss (``loss_fn(outputs, yb, losses)``) and the validation
+        (``evaluate_fn(net, batches, idx, losses, batch_size)``); seams for
+        experiments and tests.
     """
     from tqdm.auto import tqdm
 
     net.to(device)
-    batches = _Batches(source, Y, mean, scale, device)
-    score_params = [net.scores]
-    other_params = [p for name, p in net.named_parameters() if name != "scores"]
-    optimizer = torch.optim.AdamW(
-        **_fast_adam_kwargs(device),
-        params=[
-            {
-                "params": score_params,
-                "lr": config.score_learning_rate,
-                "weight_decay": 0,
-            },
-            {
-                "params": other_params,
-                "lr": config.learning_rate,
-                "weight_decay": config.weight_decay,
-            },
-        ],
-    )
-    n_train = len(train_idx)
-    cap = config.max_cells_per_epoch
-    epoch_size = n_train if cap is None else min(n_train, cap)
-    bs = min(config.batch_size, epoch_size)
-    steps_per_epoch = max(1, math.ceil(epoch_size / bs))
-    capped = cap is not None and n_train > cap
-    if capped and val_idx is not None and len(val_idx) > cap // 4:
-        # early stopping needs a score, not every held-out cell: a fixed random
-        # quarter of an epoch's worth, evaluated after every epoch
-        val_idx = np.sort(rng.choice(val_idx, size=max(cap // 4, 2), replace=False))
-    streamed = getattr(source, "shuffle", "full") == "chunked"
-    epochs = epoch_rows(
-        train_idx, cap, rng, source._chunk_rows(bs) if streamed else None
-    )
-    selection_epochs = max(1, round(config.selection_fraction * config.max_iter))
-    selection_epochs = min(selection_epochs, config.max_iter)
-    total_sel_steps = max(1, selection_epochs * steps_per_epoch - 1)
-    use_val = val_idx is not None and len(val_idx) > 0
+    run = _Run(net, data, config, rng, device)
     history = History() if history is None else history
-    history.selection_epochs = selection_epochs
-    best_loss = math.inf
-    best_score = -math.inf
+    history.selection_epochs = run.selection_epochs
+    use_val = run.val_idx is not None and len(run.val_idx) > 0
+    stopper = EarlyStopping(config.n_iter_no_change, config.tol, config.stop_on)
     best_state = None
-    no_improve = 0
-    step = 0
-    refine: _PanelBatches | None = None
-    bar = tqdm(
-        range(config.max_iter),
-        desc="YOTO",
-        unit="epoch",
-        disable=config.verbose <= 0,
-        leave=True,
-    )
+    genes = GeneBatches(data, device, net)
+    refine: PanelBatches | None = None
+    bs = run.batch_size
+    bar = tqdm(range(config.max_iter), desc="YOTO", unit="epoch",
+               disable=config.verbose <= 0, leave=True)  # fmt: skip
     for epoch in bar:
-        selecting = epoch < selection_epochs
+        selecting = epoch < run.selection_epochs
         net.train()
-        epoch_start = time.perf_counter()
-        epoch_cpu = time.process_time()
+        epoch_start, epoch_cpu = time.perf_counter(), time.process_time()
         running = torch.zeros((), device=device)
         n_batches = 0
         tau = config.temperature
         if not selecting and refine is None:
-            refine = _PanelBatches(net, optimizer, source, Y, mean, scale, device)
-            if refine_losses is not None:
-                losses = refine_losses
-        current = batches if selecting else refine
-        for xb, yb in current.iterate(next(epochs), bs, rng):
+            refine = PanelBatches(net, run.optimizer, data, device)
+            losses = refine_losses if refine_losses is not None else losses
+        current = genes if selecting else refine
+        rows = next(run.epochs)
+        for xb, yb in current.iterate(rows, bs, rng):
             if len(xb) < 2 and n_batches > 0:
                 continue  # BatchNorm needs 2 rows; the cell is seen next epoch
             if selecting:
-                progress = min(1.0, step / total_sel_steps)
-                tau = _schedule(config.temperature_start, config.temperature, progress)
-                noise = _schedule(config.noise_start, config.noise_end, progress)
-                soft, hard = net.select(tau, noise, generator)
-                outputs = net(xb, soft, hard)
-                step += 1
+                outputs, tau = run.select_step(xb, generator)
             else:
                 outputs = refine.forward(xb)
-            loss = multitask_loss(outputs, yb, losses)
-            optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(outputs, yb, losses)
+            run.optimizer.zero_grad(set_to_none=True)
             loss.backward()  # refinement: the panel is detached, scores get no grad
-            optimizer.step()
+            run.optimizer.step()
             running = running + loss.detach()
             n_batches += 1
         epoch_loss = float(running) / max(n_batches, 1)
@@ -463,50 +515,35 @@ def train(
         if refine is not None:
             refine.sync()  # the network's own weight is current after every epoch
         if not math.isfinite(epoch_loss):
-            if best_state is not None:
-                net.load_state_dict(best_state)
-                warnings.warn(
-                    f"Training loss became non-finite at epoch {epoch + 1}; stopped "
-                    "and restored the best weights so far. Lower learning_rate or "
-                    "score_learning_rate.",
-                    ConvergenceWarning,
-                    stacklevel=5,
-                )
-                history.stopped_early = True
-                break
-            raise FloatingPointError(
-                f"Training loss became non-finite ({epoch_loss}) at epoch {epoch + 1}. "
-                "Check X for extreme values, or lower learning_rate / "
-                "score_learning_rate."
-            )
+            _non_finite(epoch, epoch_loss, best_state)
+            net.load_state_dict(best_state)
+            history.stopped_early = True
+            break
         postfix = {"loss": f"{epoch_loss:.4f}", "tau": f"{tau:.3g}"}
+        stop = False
         if use_val:
-            val_loss, val_score = evaluate(net, current, val_idx, losses, bs)
+            val_loss, val_score = evaluate_fn(net, current, run.val_idx, losses, bs)
             history.validation_loss_curve.append(val_loss)
             history.validation_scores.append(val_score)
             postfix["val_loss"] = f"{val_loss:.4f}"
             if not selecting and config.early_stopping:
-                if config.stop_on == "score" and math.isfinite(val_score):
-                    improved = val_score > best_score + config.tol
-                else:
-                    improved = val_loss < best_loss - config.tol
-                if improved:
-                    best_loss = min(best_loss, val_loss)
-                    best_score = max(best_score, val_score)
+                if stopper.update(val_loss, val_score):
                     best_state = copy.deepcopy(net.state_dict())
                     history.best_state = best_state
                     history.best_epoch = epoch + 1
-                    no_improve = 0
-                else:
-                    no_improve += 1
-                if no_improve >= config.n_iter_no_change:
-                    history.stopped_early = True
-                    bar.set_postfix(postfix)
-                    break
+                stop = stopper.should_stop
+        if callbacks:
+            info = _epoch_info(run, history, epoch, selecting, len(rows))
+            if any([bool(callback(info)) for callback in callbacks]):
+                history.stopped_by_callback = True
+                stop = True
         bar.set_postfix(postfix)
+        if stop:
+            history.stopped_early = True
+            break
     bar.close()
     if refine is not None:
-        net.weight.requires_grad_(True)
+        refine.release()
     if best_state is not None:
         net.load_state_dict(best_state)
     history.best_state = None
@@ -559,6 +596,7 @@ def check_finite_network(net: YOTONetwork) -> None:
             )
 
 
+# ------------------------------------------- helpers not about the estimator
 @contextlib.contextmanager
 def torch_threads(n_threads: int | None) -> Iterator[None]:
     """Run the block with ``n_threads`` torch intra-op threads, then restore.
@@ -577,3 +615,81 @@ def torch_threads(n_threads: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+def resolve_device(device: Any) -> torch.device:
+    """Turn the ``device`` parameter into a usable :class:`torch.device`.
+
+    Raises
+    ------
+    ValueError
+        If the name is not a torch device, or names an accelerator that is absent.
+    """
+    if isinstance(device, torch.device):
+        dev = device
+    elif device == "auto":
+        dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    else:
+        try:
+            dev = torch.device(device)
+        except (RuntimeError, TypeError) as exc:
+            raise ValueError(
+                f"Unknown device {device!r}; use 'auto', 'cpu', 'cuda' or 'cuda:N'."
+            ) from exc
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"device={device!r} was requested but CUDA is not available on this "
+                "machine; use device='cpu' or 'auto'."
+            )
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"device={device!r}: only {torch.cuda.device_count()} CUDA device(s) "
+                "are visible."
+            )
+    elif dev.type == "mps":
+        if not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+            raise ValueError(
+                f"device={device!r} was requested but MPS is not available."
+            )
+    elif dev.type != "cpu":
+        raise ValueError(
+            f"Unsupported device {device!r}; use 'auto', 'cpu', 'cuda' or 'mps'."
+        )
+    return dev
+
+
+def derive_seed(random_state: Any) -> int:
+    """An int seed from ``random_state`` without touching numpy's global RNG."""
+    if random_state is None:
+        return int(np.random.SeedSequence().generate_state(1)[0] & 0x7FFFFFFF)
+    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+
+
+@contextlib.contextmanager
+def seeded_torch(seed: int, device: torch.device) -> Iterator[None]:
+    """Seed torch for the block (weights, dropout), restoring the global RNG after."""
+    devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.random.default_generator.manual_seed(seed)
+        if device.type == "cuda":
+            torch.cuda.manual_seed(seed)
+        yield
+
+
+def stratified_split(
+    rng: np.random.Generator, groups: np.ndarray, fraction: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-group random split; groups of one member stay in the training part."""
+    val: list[np.ndarray] = []
+    train_rows: list[np.ndarray] = []
+    for g in np.unique(groups):
+        members = rng.permutation(np.flatnonzero(groups == g))
+        n_val = int(round(fraction * len(members))) if len(members) > 1 else 0
+        val.append(members[:n_val])
+        train_rows.append(members[n_val:])
+    val_idx = np.sort(np.concatenate(val))
+    train_idx = np.sort(np.concatenate(train_rows))
+    if len(val_idx) == 0 and len(train_idx) > 2:
+        val_idx, train_idx = train_idx[-1:], train_idx[:-1]
+    return train_idx, val_idx

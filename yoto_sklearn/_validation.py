@@ -10,12 +10,16 @@ that BatchNorm cannot train on (a torch traceback otherwise).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from numbers import Integral
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.utils._param_validation import Interval, InvalidParameterError
+from sklearn.utils._param_validation import (
+    Interval,
+    InvalidParameterError,
+    StrOptions,
+)
 
 
 class Number(Interval):
@@ -31,6 +35,44 @@ class Number(Interval):
         if isinstance(val, bool | np.bool_):
             return False
         return super().is_satisfied_by(val)
+
+
+RELAXATIONS = ("sigmoid", "softmax")
+
+# The parameters of YOTOSelector and how they are validated (``device`` is added by
+# the estimator, whose module imports torch). Public functions reuse these entries
+# in their ``validate_params`` (e.g. ``k`` of ``select_genes``).
+PARAMETER_CONSTRAINTS: dict[str, list] = {
+    "k": [Number(Integral, 1, None, closed="left")],
+    "temperature": [Number(Real, 0, None, closed="neither")],
+    "temperature_start": [Number(Real, 0, None, closed="neither")],
+    "hidden_layer_sizes": ["array-like", Number(Integral, 1, None, closed="left")],
+    "dropout": [Number(Real, 0, 1, closed="left")],
+    "batch_norm": ["boolean"],
+    "learning_rate": [Number(Real, 0, None, closed="neither")],
+    "score_learning_rate": [Number(Real, 0, None, closed="neither")],
+    "weight_decay": [Number(Real, 0, None, closed="left")],
+    "max_iter": [Number(Integral, 1, None, closed="left")],
+    "max_cells_per_epoch": [None, Number(Integral, 2, None, closed="left")],
+    "batch_size": [Number(Integral, 1, None, closed="left")],
+    "early_stopping": ["boolean"],
+    "validation_fraction": [Number(Real, 0, 1, closed="neither")],
+    "n_iter_no_change": [Number(Integral, 1, None, closed="left")],
+    "tol": [Number(Real, 0, None, closed="left")],
+    "task_types": [None, str, list, tuple, dict],
+    "task_weights": [None, "array-like", dict],
+    "class_weight": [StrOptions({"balanced", "sqrt"}), None],
+    "standardize": ["boolean"],
+    "relaxation": [StrOptions(set(RELAXATIONS))],
+    "required_genes": [None, "array-like"],
+    "excluded_genes": [None, "array-like"],
+    "expression_window": [None, tuple, list],
+    "binarize": ["boolean", Number(Real, 0, None, closed="left")],
+    "n_threads": [None, Number(Integral, 1, None, closed="left")],
+    "callbacks": [None, list, tuple],
+    "random_state": ["random_state"],
+    "verbose": ["verbose"],
+}
 
 
 def check_hidden_layer_sizes(sizes: Any, owner: str) -> list[int]:
@@ -74,7 +116,24 @@ def check_batch_size(batch_size: int, batch_norm: bool, owner: str) -> None:
         )
 
 
-def _duplicates(names: Sequence[Any]) -> list[Any]:
+def check_min_shape(n_obs: int, n_vars: int) -> None:
+    """At least 2 cells and 1 gene, as ``validate_data`` asks of in-memory data.
+
+    Raises
+    ------
+    ValueError
+        Too few cells or genes.
+    """
+    if n_obs < 2:
+        raise ValueError(
+            f"Found array with {n_obs} sample(s) (shape=({n_obs}, {n_vars})) while "
+            "a minimum of 2 is required."
+        )
+    if n_vars < 1:
+        raise ValueError("Found array with 0 feature(s); a minimum of 1 is required.")
+
+
+def duplicates(names: Sequence[Any]) -> list[Any]:
     counts = pd.Series(list(names), dtype=object).value_counts(sort=False)
     return list(counts.index[counts.to_numpy() > 1])
 
@@ -87,7 +146,7 @@ def check_unique_names(names: Sequence[Any], what: str) -> None:
     ValueError
         Naming the duplicated feature names.
     """
-    dup = _duplicates(names)
+    dup = duplicates(names)
     if dup:
         shown = ", ".join(repr(d) for d in dup[:5])
         more = f" and {len(dup) - 5} more" if len(dup) > 5 else ""
@@ -170,90 +229,18 @@ def check_float32_range(values: Any, where: str = "") -> None:
         )
 
 
-def resolve_genes(
-    genes: Any, what: str, n_features: int, names: Sequence[str] | None
-) -> np.ndarray:
-    """Gene names or column indices -> sorted-as-given int64 indices.
+def check_callbacks(callbacks: Any, owner: str) -> None:
+    """Every entry of ``callbacks`` must be callable.
 
     Raises
     ------
-    ValueError
-        Unknown names, indices out of range, duplicates, or names given for data
-        without gene names.
-    TypeError
-        Neither names nor integers.
+    InvalidParameterError
+        Naming the first entry that is not callable.
     """
-    if genes is None:
-        return np.empty(0, dtype=np.int64)
-    if isinstance(genes, str | bytes) or not hasattr(genes, "__iter__"):
-        raise TypeError(
-            f"{what} must be a list of gene names or column indices, got "
-            f"{type(genes).__name__}: {genes!r}."
-        )
-    items = list(genes)
-    if not items:
-        return np.empty(0, dtype=np.int64)
-    dup = _duplicates(items)
-    if dup:
-        raise ValueError(f"{what} lists {dup[:5]} more than once.")
-    if all(isinstance(g, str) for g in items):
-        if names is None:
-            raise ValueError(
-                f"{what} names genes, but X has no gene names (fit on a DataFrame or "
-                "an AnnData, or give column indices)."
+    for i, callback in enumerate(callbacks or ()):
+        if not callable(callback):
+            raise InvalidParameterError(
+                f"The 'callbacks' parameter of {owner} must be a list of callables "
+                f"(functions or yoto_sklearn.callbacks.Callback objects); entry {i} "
+                f"is {type(callback).__name__}: {callback!r}."
             )
-        where = {str(n): i for i, n in enumerate(names)}
-        unknown = [g for g in items if g not in where]
-        if unknown:
-            raise ValueError(
-                f"{what} names {len(unknown)} gene(s) not in X: {unknown[:5]}"
-                + (" ..." if len(unknown) > 5 else "")
-            )
-        return np.asarray([where[g] for g in items], dtype=np.int64)
-    if all(isinstance(g, Integral) and not isinstance(g, bool) for g in items):
-        idx = np.asarray(items, dtype=np.int64)
-        bad = idx[(idx < 0) | (idx >= n_features)]
-        if len(bad):
-            raise ValueError(
-                f"{what} holds column indices outside [0, {n_features}): "
-                f"{bad[:5].tolist()}."
-            )
-        return idx
-    raise TypeError(
-        f"{what} must hold only gene names (str) or only column indices (int)."
-    )
-
-
-def check_expression_window(window: Any) -> tuple[float, float] | None:
-    """``(low, high)`` with ``None`` for an open side -> two floats (+-inf).
-
-    Raises
-    ------
-    ValueError
-        Not a pair, NaN, or low > high.
-    """
-    if window is None:
-        return None
-    if isinstance(window, str) or not hasattr(window, "__len__") or len(window) != 2:
-        raise ValueError(
-            f"expression_window must be a pair (low, high), None for an open side; "
-            f"got {window!r}."
-        )
-    low, high = window
-    bounds = []
-    for value, default in ((low, -np.inf), (high, np.inf)):
-        if value is None:
-            bounds.append(default)
-        elif isinstance(value, bool) or not isinstance(value, Integral | float):
-            raise ValueError(
-                f"expression_window bounds must be numbers, got {value!r}."
-            )
-        elif np.isnan(value):
-            raise ValueError("expression_window bounds must not be NaN.")
-        else:
-            bounds.append(float(value))
-    if bounds[0] > bounds[1]:
-        raise ValueError(
-            f"expression_window low ({bounds[0]}) is above high ({bounds[1]})."
-        )
-    return bounds[0], bounds[1]

@@ -1,6 +1,9 @@
 """The scverse door: select a gene panel from an AnnData in one call.
 
-anndata is imported lazily (only when a function here runs); scanpy is never
+The functions take ``adata, *, layer=None, key_added=..., copy=False`` and write
+their results to ``adata.var`` / ``adata.uns``, as scanpy tools do; their arguments
+are validated declaratively (scikit-learn's ``validate_params``), with the
+estimator's own constraints for the parameters they share (``k``). scanpy is never
 needed.
 """
 
@@ -8,26 +11,30 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
+from numbers import Integral
 from typing import TYPE_CHECKING, Any
 
+import anndata
 import numpy as np
 import pandas as pd
+from sklearn.utils._param_validation import validate_params
 
-from ._data import detect_task_type
+from ._docs import shared
+from ._targets import TASK_KINDS, detect_task_type, resolve_task_types
+from ._validation import PARAMETER_CONSTRAINTS, Number
+from .sources import anndata_matrix
 
 if TYPE_CHECKING:  # pragma: no cover
-    import anndata
-
     from ._selector import YOTOSelector
 
-__all__ = ["select_genes", "obs_targets", "infer_task_type"]
+__all__ = ["fit_inputs", "infer_task_type", "obs_targets", "select_genes"]
 
 
 def infer_task_type(column: pd.Series) -> str:
     """Return the YOTO task type of one ``adata.obs`` column.
 
     The same rule as ``YOTOSelector`` and the command line:
-    :func:`yoto_sklearn._data.detect_task_type` (text, categories, booleans and
+    :func:`yoto_sklearn._targets.detect_task_type` (text, categories, booleans and
     whole numbers with at most 100 distinct values are classification; other
     numbers are regression).
 
@@ -63,8 +70,9 @@ def obs_targets(
     targets : str or sequence of str
         Names of the obs columns, one task each.
     task_types : dict, list, str or None, default=None
-        Task type per target. ``None`` (or a target missing from a dict) uses the
-        rule of :func:`infer_task_type`, the same as ``YOTOSelector``'s.
+        Task type per target (``"classification"``, ``"regression"`` or
+        ``"auto"``). ``None`` (or ``"auto"``, or a target missing from a dict) uses
+        the rule of :func:`infer_task_type`, the same as ``YOTOSelector``'s.
 
     Returns
     -------
@@ -79,7 +87,8 @@ def obs_targets(
     ------
     ValueError
         If a target is not an obs column, is given twice, has no labelled
-        cell, or a task type is unknown.
+        cell, or a task type (or a task named in a ``task_types`` dict) is
+        unknown.
     TypeError
         If a column's dtype cannot be a target.
     """
@@ -98,24 +107,8 @@ def obs_targets(
             f"unknown obs column(s) {missing}; adata.obs has: {list(obs.columns)}"
         )
 
-    if task_types is None:
-        types = [infer_task_type(obs[n]) for n in names]
-    elif isinstance(task_types, str):
-        types = [task_types] * len(names)
-    elif isinstance(task_types, Mapping):
-        types = [task_types.get(n) or infer_task_type(obs[n]) for n in names]
-    else:
-        types = list(task_types)
-        if len(types) != len(names):
-            raise ValueError(
-                f"task_types has {len(types)} entries for {len(names)} targets"
-            )
-    for name, kind in zip(names, types, strict=True):
-        if kind not in ("classification", "regression"):
-            raise ValueError(
-                f"task type {kind!r} for target {name!r}: use 'classification' or "
-                "'regression'"
-            )
+    resolved = resolve_task_types(task_types, names)
+    types = [t or infer_task_type(obs[n]) for n, t in zip(names, resolved, strict=True)]
 
     columns: dict[str, Any] = {}
     for name, kind in zip(names, types, strict=True):
@@ -123,7 +116,7 @@ def obs_targets(
         missing_mask = np.asarray(col.isna())
         if missing_mask.all():
             raise ValueError(f"target column {name!r} has no labelled cell")
-        if kind == "classification":
+        if TASK_KINDS[kind].has_classes:
             values = col.astype(object).to_numpy(dtype=object, copy=True)
             values[missing_mask] = None
         else:
@@ -176,27 +169,6 @@ def _curve(selector: Any, name: str) -> np.ndarray:
     return np.asarray(value, dtype=np.float64)
 
 
-def _fit_matrix(
-    adata: anndata.AnnData, layer: str | None, use_raw: bool
-) -> tuple[Any, pd.Index]:
-    """Return the expression matrix to fit on and its gene names."""
-    if layer is not None and use_raw:
-        raise ValueError("use either layer= or use_raw=True, not both")
-    if use_raw:
-        if adata.raw is None:
-            raise ValueError("use_raw=True but adata.raw is None")
-        return adata.raw.X, pd.Index(adata.raw.var_names)
-    if layer is not None:
-        if layer not in adata.layers:
-            raise ValueError(
-                f"layer {layer!r} not found; adata.layers has: {list(adata.layers)}"
-            )
-        return adata.layers[layer], pd.Index(adata.var_names)
-    if adata.X is None:
-        raise ValueError("adata.X is None: pass layer= or use_raw=True")
-    return adata.X, pd.Index(adata.var_names)
-
-
 def _write_var(var: pd.DataFrame, key: str, result: pd.DataFrame) -> None:
     """Write the ``_selected``/``_score``/``_rank`` columns aligned on var."""
     aligned = result.reindex(var.index)
@@ -214,6 +186,67 @@ def _write_var(var: pd.DataFrame, key: str, result: pd.DataFrame) -> None:
         )
 
 
+def fit_inputs(
+    adata: anndata.AnnData,
+    targets: str | Sequence[str],
+    *,
+    layer: str | None = None,
+    use_raw: bool = False,
+    task_types: Any = None,
+) -> tuple[anndata.AnnData, pd.DataFrame, list[str]]:
+    """What :func:`select_genes` hands to ``YOTOSelector.fit``.
+
+    Useful to fit a :class:`~yoto_sklearn.YOTOSelector` yourself (in a
+    ``Pipeline``, with a search) on the same matrix and targets as
+    :func:`select_genes` would.
+
+    Parameters
+    ----------
+    adata : anndata.AnnData
+        Cells x genes.
+    targets : str or list of str
+        ``adata.obs`` columns, one task each (see :func:`obs_targets`).
+    {layer_use_raw}
+    task_types : dict, list, str or None, default=None
+        See :func:`obs_targets`.
+
+    Returns
+    -------
+    X : anndata.AnnData
+        ``adata`` itself when ``X`` is read (nothing is copied; a sparse ``X``
+        stays sparse), else an AnnData with the chosen matrix (not copied), the
+        same ``obs_names`` and the matrix's gene names.
+    y : pandas.DataFrame
+        The target table of :func:`obs_targets`.
+    task_types : list of str
+        The task type of each column of ``y``.
+    """
+    matrix, gene_names = anndata_matrix(adata, layer, use_raw)
+    y, types = obs_targets(adata.obs, targets, task_types)
+    if layer is None and not use_raw:
+        return adata, y, types
+    X_fit = anndata.AnnData(
+        X=matrix,
+        obs=pd.DataFrame(index=adata.obs_names.copy()),
+        var=pd.DataFrame(index=pd.Index(gene_names)),
+    )
+    return X_fit, y, types
+
+
+@validate_params(
+    {
+        "adata": [anndata.AnnData],
+        "targets": [str, list, tuple],
+        "k": PARAMETER_CONSTRAINTS["k"],
+        "layer": [None, str],
+        "use_raw": ["boolean"],
+        "key_added": [str],
+        "copy": ["boolean"],
+        "stability_runs": [Number(Integral, 0, None, closed="left")],
+    },
+    prefer_skip_nested_validation=True,
+)
+@shared("layer_use_raw")
 def select_genes(
     adata: anndata.AnnData,
     targets: str | Sequence[str],
@@ -248,16 +281,13 @@ def select_genes(
     k : int, default=50
         Panel size. Larger than the number of genes: the selector warns and
         keeps every gene.
-    layer : str, optional
-        Fit on ``adata.layers[layer]`` instead of ``adata.X``.
-    use_raw : bool, default=False
-        Fit on ``adata.raw.X`` with the gene names ``adata.raw.var_names``.
-        The complete results (every raw gene) are written to ``adata.raw.var``;
-        ``adata.var`` receives them for the genes it shares with raw (genes of
-        ``adata`` absent from raw get ``selected=False``, ``score=NaN``,
-        ``rank=<NA>``). When raw holds more genes than ``adata`` (e.g. after
-        highly-variable-gene filtering), panel genes may be absent from
-        ``adata.var``: a ``UserWarning`` names them, and
+    {layer_use_raw}
+        With ``use_raw=True`` the complete results (every raw gene) are written
+        to ``adata.raw.var``; ``adata.var`` receives them for the genes it
+        shares with raw (genes of ``adata`` absent from raw get
+        ``selected=False``, ``score=NaN``, ``rank=<NA>``). When raw holds more
+        genes than ``adata`` (e.g. after highly-variable-gene filtering), panel
+        genes may be absent from ``adata.var``: a ``UserWarning`` names them, and
         ``adata.uns[key_added]["genes"]`` always lists the whole panel.
     key_added : str, default="yoto"
         Prefix of the ``var`` columns and key of the ``uns`` entry.
@@ -322,34 +352,17 @@ def select_genes(
     >>> adata.var_names[adata.var["yoto_selected"]].size  # doctest: +SKIP
     30
     """
-    import anndata
-
     import yoto_sklearn
 
-    if not isinstance(adata, anndata.AnnData):
-        raise TypeError(f"adata must be an anndata.AnnData, got {type(adata).__name__}")
-    if not isinstance(key_added, str) or not key_added:
+    if not key_added:
         raise ValueError("key_added must be a non-empty str")
-    if (
-        isinstance(stability_runs, bool)
-        or not isinstance(stability_runs, int)
-        or (stability_runs < 0)
-    ):
-        raise ValueError(f"stability_runs must be an int >= 0, got {stability_runs!r}")
     if copy:
         adata = adata.copy()
-
-    matrix, gene_names = _fit_matrix(adata, layer, use_raw)
     user_types = params.pop("task_types", None)
-    y, task_types = obs_targets(adata.obs, targets, user_types)
-    if layer is None and not use_raw:
-        X_fit = adata
-    else:
-        X_fit = anndata.AnnData(
-            X=matrix,
-            obs=pd.DataFrame(index=adata.obs_names.copy()),
-            var=pd.DataFrame(index=gene_names.copy()),
-        )
+    X_fit, y, task_types = fit_inputs(
+        adata, targets, layer=layer, use_raw=use_raw, task_types=user_types
+    )
+    gene_names = pd.Index(X_fit.var_names)
 
     selector = yoto_sklearn.YOTOSelector(k=k, task_types=task_types, **params)
     selector.fit(X_fit, y)
@@ -396,7 +409,7 @@ def select_genes(
     by_position = list(train_scores.values())
     for i, (name, kind) in enumerate(zip(y.columns, task_types, strict=True)):
         metrics[str(name)] = {
-            "metric": "accuracy" if kind == "classification" else "r2",
+            "metric": TASK_KINDS[kind].metric,
             "train": float(train_scores.get(name, by_position[i])),
             "n_labelled": int(y[name].notna().sum()),
         }

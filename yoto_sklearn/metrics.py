@@ -18,10 +18,17 @@ from sklearn.metrics import (
     f1_score,
     mean_absolute_error,
     mean_squared_error,
-    r2_score,
 )
 
-from . import _data
+from ._targets import (
+    as_frame,
+    detect_task_type,
+    has_classes,
+    match_task_columns,
+    obs_columns,
+    scaled_r2,
+)
+from .sources import is_anndata
 
 _CLASSIFICATION_METRICS: dict[str, Callable[[Any, Any], float]] = {
     "f1_macro": lambda t, p: f1_score(t, p, average="macro"),
@@ -29,22 +36,6 @@ _CLASSIFICATION_METRICS: dict[str, Callable[[Any, Any], float]] = {
     "accuracy": accuracy_score,
     "balanced_accuracy": balanced_accuracy_score,
 }
-
-
-def scaled_r2(y_true: Any, y_pred: Any) -> float:
-    """R^2 that does not overflow on targets near the float64 limit.
-
-    Both sides are divided by the power of two nearest below the largest true
-    magnitude (exact in floating point), so ordinary targets give bit-identical
-    results to :func:`sklearn.metrics.r2_score` and targets of 1e200 no NaN.
-    """
-    y_true = np.asarray(y_true, dtype=np.float64)
-    y_pred = np.asarray(y_pred, dtype=np.float64)
-    top = float(np.max(np.abs(y_true))) if y_true.size else 0.0
-    if top > 0.0 and np.isfinite(top):
-        scale = 2.0 ** np.floor(np.log2(top))
-        y_true, y_pred = y_true / scale, y_pred / scale
-    return float(r2_score(y_true, y_pred))
 
 
 _REGRESSION_METRICS: dict[str, Callable[[Any, Any], float]] = {
@@ -99,7 +90,7 @@ def masked_task_scores(
     scores : dict
         Task name to score; NaN for a task with no observed label.
     """
-    true = _data._as_frame(y_true)
+    true = as_frame(y_true)
     pred = np.asarray(
         y_pred, dtype=object if np.asarray(y_pred).dtype == object else None
     )
@@ -114,7 +105,7 @@ def masked_task_scores(
         for name in true.columns:
             col = true[name]
             observed = col[~pd.isna(col)]
-            kind = _data.detect_task_type(col) if len(observed) else "regression"
+            kind = detect_task_type(col) if len(observed) else "regression"
             task_types.append(kind)
     cls_metric = _metric(
         classification_metric, _CLASSIFICATION_METRICS, "classification"
@@ -129,7 +120,7 @@ def masked_task_scores(
             continue
         t = col.to_numpy()[obs]
         p = pred[obs, j]
-        if kind == _data.CLASSIFICATION:
+        if has_classes(kind):
             if t.dtype == object or p.dtype == object:
                 t, p = t.astype(str) if _mixed(t, p) else t, p
                 p = p.astype(t.dtype) if t.dtype != object else p
@@ -172,15 +163,15 @@ def make_masked_scorer(
     _metric(regression_metric, _REGRESSION_METRICS, "regression")
 
     def scorer(estimator: Any, X: Any, y: Any) -> float:
-        if _data.is_anndata(X):
-            y = _data.unwrap_anndata(X, y)[2]
+        if is_anndata(X):
+            y = obs_columns(X, y)
         y_pred = estimator.predict(X)
         final = _final_estimator(estimator)
         types = getattr(final, "task_types_", None)
-        frame = _data._as_frame(y)
+        frame = as_frame(y)
         names = getattr(final, "task_names_", None)
         if names is not None:
-            frame = _data.match_task_columns(y, frame, list(names))
+            frame = match_task_columns(y, frame, list(names))
         elif types is not None and len(types) != frame.shape[1]:
             types = None
         scores = masked_task_scores(

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._targets import has_classes
+
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
@@ -367,7 +369,7 @@ def plot_confusion_matrices(
     names = list(getattr(selector, "task_names_", [])) or [
         f"task_{i}" for i in range(len(task_types))
     ]
-    if not any(t == "classification" for t in task_types):
+    if not any(has_classes(t) for t in task_types):
         return {}
     truth = _task_table(selector, y, names)
     pred = np.asarray(selector.predict(X), dtype=object).reshape(truth.shape[0], -1)
@@ -376,7 +378,7 @@ def plot_confusion_matrices(
         classes = [classes]
     figures: dict[str, Figure] = {}
     for j, (name, kind) in enumerate(zip(names, task_types, strict=True)):
-        if kind != "classification":
+        if not has_classes(kind):
             continue
         labels = None
         if classes is not None and classes[j] is not None:
@@ -392,7 +394,7 @@ def _task_table(selector: Any, y: Any, names: list[str]) -> np.ndarray:
     """Labels as an (n_cells, n_tasks) object array in the selector's task order."""
     import pandas as pd
 
-    from ._data import match_task_columns
+    from ._targets import match_task_columns
 
     frame = (
         y
@@ -610,7 +612,7 @@ def plot_panel_expressions(
     truth = _task_table(selector, y, names)
     figures: dict[str, Figure] = {}
     for j, (name, kind) in enumerate(zip(names, selector.task_types_, strict=True)):
-        if kind != "classification":
+        if not has_classes(kind):
             continue
         path = task_png(directory, prefix, name)
         figures[name] = plot_panel_expression(

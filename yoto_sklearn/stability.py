@@ -15,12 +15,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from joblib import Parallel, delayed
 from sklearn.base import clone
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import _num_samples
 
-from . import _data
+from .sources import is_anndata, num_samples
 
 __all__ = ["PanelStability", "panel_stability"]
 
@@ -86,18 +86,24 @@ def _order(frequency: np.ndarray, mean_rank: np.ndarray) -> np.ndarray:
     return np.lexsort((mean_rank, -frequency))
 
 
-def _subsample(X: Any, y: Any, rows: np.ndarray) -> tuple[Any, Any]:
-    from sklearn.utils import _safe_indexing
+def _take(values: Any, rows: np.ndarray) -> Any:
+    """Rows ``rows`` of an array, sparse matrix, DataFrame, Series or list."""
+    if isinstance(values, pd.DataFrame | pd.Series):
+        return values.iloc[rows]
+    if isinstance(values, np.ndarray) or sp.issparse(values):
+        return values[rows]
+    return [values[i] for i in rows]
 
-    if _data.is_anndata(X):
+
+def _subsample(X: Any, y: Any, rows: np.ndarray) -> tuple[Any, Any]:
+    if is_anndata(X):
         by_name = isinstance(y, str) or (
             isinstance(y, list | tuple)
             and all(isinstance(c, str) for c in y)
             and all(c in X.obs.columns for c in y)
         )
-        X_sub = X[rows]
-        return X_sub, y if by_name else _safe_indexing(y, rows)
-    return _safe_indexing(X, rows), _safe_indexing(y, rows)
+        return X[rows], y if by_name else _take(y, rows)
+    return _take(X, rows), _take(y, rows)
 
 
 def _fit_one(estimator: Any, X: Any, y: Any, seed: int) -> tuple[np.ndarray, Any]:
@@ -158,7 +164,7 @@ def panel_stability(
     if isinstance(subsample, bool) or not 0.0 < float(subsample) <= 1.0:
         raise ValueError(f"subsample must be in (0, 1], got {subsample!r}.")
     rng = check_random_state(random_state)
-    n_samples = X.n_obs if _data.is_anndata(X) else _num_samples(X)
+    n_samples = num_samples(X)
     size = max(2, int(round(subsample * n_samples)))
     jobs = []
     seeds = []

@@ -45,13 +45,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        from . import _commands
+        from ._commands import cmd_demo, cmd_fit, cmd_predict
 
-        handlers = {
-            "demo": _commands.cmd_demo,
-            "fit": _commands.cmd_fit,
-            "predict": _commands.cmd_predict,
-        }
+        handlers = {"demo": cmd_demo, "fit": cmd_fit, "predict": cmd_predict}
         return handlers[args.command](args)
     except (CLIError, ValueError, TypeError, OSError, ImportError) as exc:
         message = " ".join(str(exc).split()) or type(exc).__name__

@@ -19,8 +19,28 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from . import _design, _outputs, _report
+from ._design import design_params, stability_table
+from ._outputs import (
+    RUN_FILE,
+    clear_previous_run,
+    load_model,
+    resolve_model,
+    save_model,
+    say,
+    write_json,
+    write_panel,
+    write_plots,
+    write_stability_plot,
+)
 from ._parser import CLIError
+from ._report import (
+    baseline_metrics,
+    evaluate_tasks,
+    format_table,
+    metric_rows,
+    predict_table,
+    wrap,
+)
 from .readers import TABLE_SUFFIXES, read_data, read_obs_table, read_panel_columns
 from .readers import suffix as data_suffix
 
@@ -80,26 +100,14 @@ def _task_type_flags(
     return user_types
 
 
-def _n_genes(adata: anndata.AnnData, layer: str | None, use_raw: bool) -> int:
-    if use_raw:
-        if adata.raw is None:
-            raise CLIError("--use-raw given but the data has no .raw")
-        return int(adata.raw.n_vars)
-    if layer is not None and layer not in adata.layers:
-        raise CLIError(
-            f"unknown layer {layer!r}; the data has layers: {list(adata.layers)}"
-        )
-    return int(adata.n_vars)
-
-
 def _check_targets(adata: anndata.AnnData, targets: Sequence[str]) -> None:
-    from .._data import _short_list
+    from .._targets import short_list
 
     missing = [t for t in targets if t not in adata.obs.columns]
     if missing:
         raise CLIError(
             f"unknown obs column {missing[0]!r}; available: "
-            f"{_short_list(list(adata.obs.columns))}"
+            f"{short_list(list(adata.obs.columns))}"
         )
 
 
@@ -113,9 +121,11 @@ def _split(
     """Train/test cell indices, stratified on the first classification task."""
     from sklearn.model_selection import train_test_split
 
+    from .._targets import has_classes
+
     index = np.arange(obs.shape[0])
     strat_name = next(
-        (t for t, k in zip(targets, task_types, strict=True) if k == "classification"),
+        (t for t, k in zip(targets, task_types, strict=True) if has_classes(k)),
         None,
     )
     stratify = None
@@ -156,18 +166,19 @@ def fit_and_report(
     baseline: bool,
 ) -> dict[str, Any]:
     """Shared body of ``fit`` and ``demo``: split, fit, evaluate, write."""
-    from ..anndata import _fit_matrix, obs_targets, select_genes
+    from ..anndata import obs_targets, select_genes
+    from ..sources import anndata_matrix
 
     started = time.perf_counter()
     if out.exists() and not out.is_dir():
         raise CLIError(f"--out {out} exists and is not a folder")
-    n_genes = _n_genes(adata, layer, use_raw)
+    all_genes = pd.Index(anndata_matrix(adata, layer, use_raw)[1])
+    n_genes = len(all_genes)
     _check_targets(adata, targets)
     if k > n_genes:
         raise CLIError(f"--k {k} is larger than the number of genes ({n_genes})")
     params = _selector_params(args)
-    _, all_genes = _fit_matrix(adata, layer, use_raw)
-    params.update(_design.design_params(args, all_genes))
+    params.update(design_params(args, all_genes))
     stability_runs = getattr(args, "stability_runs", None) or 0
     user_types = _task_type_flags(args, targets, params.pop("task_types", None))
     y_all, task_types = obs_targets(adata.obs, targets, user_types)
@@ -182,7 +193,7 @@ def fit_and_report(
         train, test, strat = adata, None, None
         train_idx, test_idx = np.arange(adata.n_obs), np.arange(0)
 
-    _outputs.say(
+    say(
         args,
         f"fitting YOTO: {train.n_obs} cells x {n_genes} genes, k={k}, tasks: "
         + ", ".join(
@@ -205,11 +216,12 @@ def fit_and_report(
         )
     fit_seconds = time.perf_counter() - fit_started
 
-    matrix, gene_names = _fit_matrix(train, layer, use_raw)
+    matrix, gene_names = anndata_matrix(train, layer, use_raw)
+    gene_names = pd.Index(gene_names)
     out.mkdir(parents=True, exist_ok=True)
-    _outputs.clear_previous_run(out)
-    panel = _outputs.write_panel(selector, list(gene_names), out)
-    model_path = _outputs.save_model(selector, out)
+    clear_previous_run(out)
+    panel = write_panel(selector, list(gene_names), out)
+    model_path = save_model(selector, out)
 
     X_train = _as_anndata(matrix, train.obs_names, gene_names)
     record: dict[str, Any] = {
@@ -234,7 +246,7 @@ def fit_and_report(
         "n_iter": getattr(selector, "n_iter_", None),
         "device": str(getattr(selector, "device_", args.device)),
         "fit_seconds": round(fit_seconds, 2),
-        "train_metrics": _report.evaluate(
+        "train_metrics": evaluate_tasks(
             selector, X_train, y_all.iloc[train_idx], task_types
         ),
         "loss_curve": getattr(selector, "loss_curve_", None),
@@ -244,25 +256,25 @@ def fit_and_report(
 
     X_eval, y_eval, which = X_train, y_all.iloc[train_idx], "train"
     if test is not None:
-        test_matrix, _ = _fit_matrix(test, layer, use_raw)
+        test_matrix = anndata_matrix(test, layer, use_raw)[0]
         X_eval = _as_anndata(test_matrix, test.obs_names, gene_names)
         y_eval, which = y_all.iloc[test_idx], "test"
-        record["test_metrics"] = _report.evaluate(selector, X_eval, y_eval, task_types)
+        record["test_metrics"] = evaluate_tasks(selector, X_eval, y_eval, task_types)
         if baseline:
-            record["baseline"] = _report.baseline(
+            record["baseline"] = baseline_metrics(
                 matrix, y_all.iloc[train_idx], test_matrix, y_eval, task_types, k
             )
     # The record is complete before any picture is drawn: a plotting failure
     # cannot leave a run folder without its metrics.
     record["plots"] = []
     record["wall_seconds"] = round(time.perf_counter() - started, 2)
-    _outputs.write_json(out / _outputs.RUN_FILE, record)
-    record["plots"] = _outputs.write_plots(
+    write_json(out / RUN_FILE, record)
+    record["plots"] = write_plots(
         args, selector, gene_names, out, X_eval, y_eval, which
     )
     if stability_runs:
         var = train.raw.var if use_raw else train.var
-        table = _design.stability_table(var)
+        table = stability_table(var)
         table.to_csv(out / "stability.csv")
         stability = dict(train.uns["yoto"]["stability"])
         record["stability"] = {
@@ -270,9 +282,9 @@ def fit_and_report(
             "mean_jaccard": float(stability["mean_jaccard"]),
             "consensus": [str(g) for g in stability["consensus"]],
         }
-        record["plots"] += _outputs.write_stability_plot(table, out, stability)
+        record["plots"] += write_stability_plot(table, out, stability)
     record["wall_seconds"] = round(time.perf_counter() - started, 2)
-    _outputs.write_json(out / _outputs.RUN_FILE, record)
+    write_json(out / RUN_FILE, record)
     return record
 
 
@@ -307,9 +319,9 @@ def cmd_fit(args: argparse.Namespace) -> int:
     if not args.quiet:
         which = "test" if "test_metrics" in record else "training"
         print(f"Per-task {which} metrics:")
-        print(_report.format_table(_report.metric_rows(record, with_baseline=False)))
+        print(format_table(metric_rows(record, with_baseline=False)))
         print(f"Panel ({len(record['panel'])} genes, best first):")
-        print(_report.wrap(record["panel"]))
+        print(wrap(record["panel"]))
         if "stability" in record:
             stab = record["stability"]
             print(
@@ -333,7 +345,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from ._parser import DEMO_TARGETS
 
     targets = list(args.target or DEMO_TARGETS)
-    _outputs.say(
+    say(
         args,
         f"pbmc68k_reduced: {adata.n_obs} cells x {adata.raw.n_vars} genes "
         "(adata.raw, log-normalised); "
@@ -352,18 +364,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
         baseline=True,
     )
     record["wall_seconds"] = round(time.perf_counter() - started, 2)
-    _outputs.write_json(Path(args.out) / _outputs.RUN_FILE, record)
+    write_json(Path(args.out) / RUN_FILE, record)
     if not args.quiet:
         n_test = record["data"]["n_test"]
         print(f"\nTest metrics on {n_test} held-out cells, k={args.k} genes:")
-        print(_report.format_table(_report.metric_rows(record, with_baseline=True)))
+        print(format_table(metric_rows(record, with_baseline=True)))
         print(
             "YOTO: one model, one shared panel for all tasks, trained once. "
             "Baseline: SelectKBest(f_classif)+LogisticRegression "
             "(f_regression+Ridge for regression), its own k genes per task."
         )
         print(f"\nYOTO panel ({len(record['panel'])} genes, best first):")
-        print(_report.wrap(record["panel"]))
+        print(wrap(record["panel"]))
         print(
             f"\nWrote {args.out}/: panel.csv, gene_scores.csv, {record['model']}, "
             f"metrics.json, {', '.join(record['plots']) or 'no plots'}"
@@ -383,7 +395,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     out_sep = TABLE_SUFFIXES.get(data_suffix(out))
     if out_sep is None or out.suffix.lower() == ".gz":
         raise CLIError(f"--out must end in .csv or .tsv, got {out.name!r}")
-    model_path, record = _outputs.resolve_model(Path(args.model))
+    model_path, record = resolve_model(Path(args.model))
     data = Path(args.data)
     if not data.exists():
         raise FileNotFoundError(f"no such file or folder: {data}")
@@ -393,7 +405,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.layer == "":
         layer = None
 
-    selector = _outputs.load_model(model_path)
+    selector = load_model(model_path)
     support = np.asarray(selector.support_, dtype=int)
     n_features = int(selector.n_features_in_)
     fitted_names = getattr(selector, "feature_names_in_", None)
@@ -411,7 +423,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     )
     # named model: an AnnData whose var_names the model checks; unnamed: positions
     X = full if names is None else _as_anndata(full, cells, names)
-    pred = _report.predict_table(selector, X)
+    pred = predict_table(selector, X)
     task_names = list(getattr(selector, "task_names_", [])) or [
         f"task_{j}" for j in range(pred.shape[1])
     ]
@@ -428,7 +440,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             table[f"{name}_probability"] = np.asarray(proba[j]).max(axis=1)
     out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out, sep=out_sep)
-    _outputs.say(
+    say(
         args,
         f"predicted {len(task_names)} task(s) for {table.shape[0]} cells from "
         f"{support.size} panel genes -> {out}",

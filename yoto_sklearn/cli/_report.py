@@ -14,7 +14,7 @@ def task_metrics(kind: str, y_true: np.ndarray, y_pred: np.ndarray) -> dict[str,
     """Masked metrics of one task (cells without a label are left out)."""
     from sklearn.metrics import accuracy_score, f1_score, mean_absolute_error
 
-    from ..metrics import scaled_r2
+    from .._targets import scaled_r2
     from ..plotting import label_strings
 
     y_true = np.asarray(y_true, dtype=object)
@@ -44,7 +44,7 @@ def predict_table(selector: Any, X: Any) -> np.ndarray:
     return pred.reshape(pred.shape[0], -1)
 
 
-def evaluate(
+def evaluate_tasks(
     selector: Any, X: Any, y: pd.DataFrame, task_types: Sequence[str]
 ) -> dict[str, dict[str, Any]]:
     """Metrics of every task of ``y`` (columns in the fitted task order)."""
@@ -55,7 +55,7 @@ def evaluate(
     }
 
 
-def baseline(
+def baseline_metrics(
     X_train: Any,
     y_train: pd.DataFrame,
     X_test: Any,

@@ -305,19 +305,17 @@ def read_panel_columns(
         return adata[:, panel].X, adata.obs_names
     adata = read_data(data, backed=kind == ".h5ad")
     try:
-        if use_raw:
-            if adata.raw is None:
-                raise CLIError(f"the model was fitted on .raw but {data} has no .raw")
-            names, matrix = pd.Index(adata.raw.var_names), adata.raw.X
-        elif layer is not None:
-            if layer not in adata.layers:
-                raise CLIError(
-                    f"the model was fitted on layer {layer!r}, which {data} lacks "
-                    "(pass --layer NAME, or --layer '' for X)"
-                )
-            names, matrix = pd.Index(adata.var_names), adata.layers[layer]
-        else:
-            names, matrix = pd.Index(adata.var_names), adata.X
+        from ..sources import anndata_matrix
+
+        try:
+            matrix, names = anndata_matrix(adata, layer, use_raw)
+        except ValueError as exc:
+            fitted = ".raw" if use_raw else (f"layer {layer!r}" if layer else "X")
+            raise CLIError(
+                f"{data}: {exc} (the model was fitted on {fitted}; pass --layer "
+                "NAME, --layer '' for X, or --use-raw / --no-use-raw)"
+            ) from None
+        names = pd.Index(names)
         if panel is None:
             positions = np.asarray(support, dtype=int)
             if matrix.shape[1] != n_features:

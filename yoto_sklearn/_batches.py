@@ -1,0 +1,154 @@
+"""Mini-batches as tensors: all genes during selection, the panel in refinement.
+
+The row source decides the batch order (:meth:`~yoto_sklearn.sources.RowSource.
+batches`); :func:`batch_tensors` turns a block of rows into standardised tensors on
+the training device, for both phases.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from ._network import YOTONetwork
+from .sources import RowSource
+
+
+@dataclass
+class TrainingData:
+    """The cells a run trains and validates on, and their standardisation."""
+
+    source: RowSource
+    Y: np.ndarray
+    train_idx: np.ndarray
+    val_idx: np.ndarray | None
+    mean: np.ndarray | None
+    scale: np.ndarray | None
+
+
+def batch_tensors(
+    rows: np.ndarray,
+    block: np.ndarray,
+    Y: np.ndarray,
+    mean: torch.Tensor | None,
+    scale: torch.Tensor | None,
+    device: torch.device,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A mini-batch on ``device``: standardised float32 rows and their targets."""
+    xb = torch.from_numpy(block).to(device, non_blocking=True)
+    if mean is not None:
+        xb = (xb - mean) / scale
+    yb = torch.from_numpy(Y[rows]).to(device, non_blocking=True)
+    return xb, yb
+
+
+def _on_device(values: np.ndarray | None, device: torch.device) -> torch.Tensor | None:
+    return None if values is None else torch.as_tensor(values, device=device)
+
+
+class GeneBatches:
+    """Mini-batches of all genes; the row source decides the batch order."""
+
+    def __init__(self, data: TrainingData, device: torch.device, net: nn.Module):
+        self.data = data
+        self.device = device
+        self.forward = net
+        self.mean = _on_device(data.mean, device)
+        self.scale = _on_device(data.scale, device)
+
+    def iterate(
+        self, idx: np.ndarray, batch_size: int, rng: np.random.Generator | None
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Mini-batches over ``idx``: shuffled with ``rng``, in order without."""
+        for rows, block in self.data.source.batches(idx, batch_size, rng):
+            yield batch_tensors(
+                rows, block, self.data.Y, self.mean, self.scale, self.device
+            )
+
+
+class PanelBatches:
+    """Refinement on the panel only: its k columns, read once; a k-column layer.
+
+    When the selection phase ends the panel is fixed, so the refinement needs
+    neither the other genes nor their first-layer weights. One pass over the
+    source's row chunks keeps the panel columns of every cell (``n x k`` float32,
+    200 MB for 10^6 cells and k = 50); mini-batches are then sliced from that
+    matrix, and the first layer trains as a ``H x k`` parameter that takes over the
+    panel columns of the ``H x G`` weight (and their AdamW moments) inside the same
+    optimizer. A refinement step therefore costs ``O(B k H)``, independent of the
+    number of genes, instead of densifying ``B x G`` and updating ``G x H``.
+    Predictions are the same as those of the full network: the same values enter
+    the same operations (the batch order of an in-memory, fully shuffled source is
+    unchanged too). :meth:`sync` writes the panel columns back into the network.
+    """
+
+    def __init__(
+        self,
+        net: YOTONetwork,
+        optimizer: torch.optim.Optimizer,
+        data: TrainingData,
+        device: torch.device,
+    ) -> None:
+        self.net = net
+        self.device = device
+        self.Y = data.Y
+        cols = net.panel().detach().cpu().numpy()
+        parts = []
+        for _, block in data.source.chunks():
+            part = block[:, cols]
+            part = part.toarray() if hasattr(part, "toarray") else np.asarray(part)
+            parts.append(np.asarray(part, dtype=np.float32))
+        self.X = np.concatenate(parts) if parts else np.empty((0, len(cols)), "f4")
+        # the same standardisation as all-gene batches, on k columns
+        self.mean = _on_device(None if data.mean is None else data.mean[cols], device)
+        self.scale = _on_device(
+            None if data.scale is None else data.scale[cols], device
+        )
+        idx = torch.as_tensor(cols).to(device)
+        # the H x k layer takes over the panel columns of the weight, optimiser
+        # state included; the H x G weight leaves the optimiser
+        full = net.weight
+        self.weight = nn.Parameter(full.detach().index_select(1, idx).clone())
+        for group in optimizer.param_groups:
+            for j, p in enumerate(group["params"]):
+                if p is full:
+                    group["params"][j] = self.weight
+        state = optimizer.state.pop(full, {})
+        optimizer.state[self.weight] = {
+            key: value.index_select(1, idx).clone()
+            if torch.is_tensor(value) and value.shape == full.shape
+            else (value.clone() if torch.is_tensor(value) else value)
+            for key, value in state.items()
+        }
+        full.requires_grad_(False)
+        self._idx = idx
+
+    def iterate(
+        self, idx: np.ndarray, batch_size: int, rng: np.random.Generator | None
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Mini-batches over ``idx`` (shuffled with ``rng``) of the panel columns."""
+        order = np.sort(idx) if rng is None else rng.permutation(idx)
+        for start in range(0, len(order), batch_size):
+            rows = np.sort(order[start : start + batch_size])
+            yield batch_tensors(
+                rows, self.X[rows], self.Y, self.mean, self.scale, self.device
+            )
+
+    def forward(self, xb: torch.Tensor) -> list[torch.Tensor]:
+        """The network's outputs from panel-column rows."""
+        z = torch.addmm(self.net.bias, xb, self.weight.t())
+        z = self.net.body(z)
+        return [head(z) for head in self.net.heads]
+
+    def sync(self) -> None:
+        """Write the trained panel columns back into the network's weight."""
+        with torch.no_grad():
+            self.net.weight.index_copy_(1, self._idx, self.weight.detach())
+
+    def release(self) -> None:
+        """Give the network's full first-layer weight back its gradient."""
+        self.net.weight.requires_grad_(True)

@@ -1,0 +1,209 @@
+"""Panel design rules in one place: size, required / excluded genes, window, binarize.
+
+``YOTOSelector.fit``, ``select_genes`` and the command line's design options all go
+through these functions, so a rule (an unknown gene name, a gene both required and
+excluded, a window that leaves fewer than ``k`` genes) has one wording everywhere.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from numbers import Integral
+from typing import Any
+
+import numpy as np
+
+from ._validation import duplicates
+
+
+@dataclass
+class PanelDesign:
+    """The panel's size and constraints, as gene indices."""
+
+    k: int
+    required: np.ndarray
+    excluded: np.ndarray
+    window: tuple[float, float] | None
+
+
+def gene_labels(idx: np.ndarray, names: Sequence[str] | None) -> list:
+    """Up to five genes for a message: their names, else their indices."""
+    return [names[i] if names is not None else int(i) for i in idx[:5]]
+
+
+def resolve_design(
+    k: int,
+    required_genes: Any,
+    excluded_genes: Any,
+    expression_window: Any,
+    n_features: int,
+    names: Sequence[str] | None,
+) -> PanelDesign:
+    """Check the design parameters against the data's genes.
+
+    ``k`` larger than the number of genes is cut to it, with a warning (as
+    ``SelectKBest`` does).
+
+    Raises
+    ------
+    ValueError, TypeError
+        Unknown or duplicated genes, genes both required and excluded, more required
+        genes than ``k``, a malformed window.
+    """
+    required = resolve_genes(required_genes, "required_genes", n_features, names)
+    excluded = resolve_genes(excluded_genes, "excluded_genes", n_features, names)
+    both = np.intersect1d(required, excluded)
+    if len(both):
+        raise ValueError(
+            f"Genes {gene_labels(both, names)} are both required and excluded."
+        )
+    window = check_expression_window(expression_window)
+    if len(required) > k:
+        raise ValueError(
+            f"required_genes lists {len(required)} genes, more than k={k}."
+        )
+    k = int(k)
+    if k > n_features:
+        warnings.warn(
+            f"k={k} is greater than n_features={n_features}. All the features "
+            "will be selected.",
+            UserWarning,
+            stacklevel=6,
+        )
+        k = n_features
+    return PanelDesign(k, required, excluded, window)
+
+
+def apply_window(
+    design: PanelDesign,
+    mean: np.ndarray | None,
+    n_features: int,
+    names: Sequence[str] | None,
+) -> PanelDesign:
+    """Exclude the genes whose mean lies outside the window; check ``k`` still fits.
+
+    Required genes outside the window stay (with a warning).
+
+    Raises
+    ------
+    ValueError
+        If fewer than ``k`` genes can be selected.
+    """
+    excluded, window = design.excluded, design.window
+    if window is not None:
+        outside = np.flatnonzero((mean < window[0]) | (mean > window[1]))
+        kept = np.intersect1d(outside, design.required)
+        if len(kept):
+            warnings.warn(
+                f"{len(kept)} required gene(s) lie outside expression_window and "
+                f"stay in the panel: {gene_labels(kept, names)}",
+                UserWarning,
+                stacklevel=6,
+            )
+        excluded = np.union1d(excluded, np.setdiff1d(outside, design.required))
+    n_selectable = n_features - len(excluded)
+    if design.k > n_selectable:
+        raise ValueError(
+            f"k={design.k} but only {n_selectable} genes can be selected ("
+            f"{len(excluded)} of {n_features} are excluded by excluded_genes / "
+            "expression_window)."
+        )
+    return PanelDesign(design.k, design.required, excluded, window)
+
+
+def binarize_threshold(binarize: bool | float) -> float | None:
+    """The detection threshold of ``binarize``, or None when it is off."""
+    if isinstance(binarize, bool | np.bool_):
+        return 0.0 if binarize else None
+    return float(binarize)
+
+
+def resolve_genes(
+    genes: Any, what: str, n_features: int, names: Sequence[str] | None
+) -> np.ndarray:
+    """Gene names or column indices -> sorted-as-given int64 indices.
+
+    Raises
+    ------
+    ValueError
+        Unknown names, indices out of range, duplicates, or names given for data
+        without gene names.
+    TypeError
+        Neither names nor integers.
+    """
+    if genes is None:
+        return np.empty(0, dtype=np.int64)
+    if isinstance(genes, str | bytes) or not hasattr(genes, "__iter__"):
+        raise TypeError(
+            f"{what} must be a list of gene names or column indices, got "
+            f"{type(genes).__name__}: {genes!r}."
+        )
+    items = list(genes)
+    if not items:
+        return np.empty(0, dtype=np.int64)
+    dup = duplicates(items)
+    if dup:
+        raise ValueError(f"{what} lists {dup[:5]} more than once.")
+    if all(isinstance(g, str) for g in items):
+        if names is None:
+            raise ValueError(
+                f"{what} names genes, but X has no gene names (fit on a DataFrame or "
+                "an AnnData, or give column indices)."
+            )
+        where = {str(n): i for i, n in enumerate(names)}
+        unknown = [g for g in items if g not in where]
+        if unknown:
+            raise ValueError(
+                f"{what} names {len(unknown)} gene(s) not in X: {unknown[:5]}"
+                + (" ..." if len(unknown) > 5 else "")
+            )
+        return np.asarray([where[g] for g in items], dtype=np.int64)
+    if all(isinstance(g, Integral) and not isinstance(g, bool) for g in items):
+        idx = np.asarray(items, dtype=np.int64)
+        bad = idx[(idx < 0) | (idx >= n_features)]
+        if len(bad):
+            raise ValueError(
+                f"{what} holds column indices outside [0, {n_features}): "
+                f"{bad[:5].tolist()}."
+            )
+        return idx
+    raise TypeError(
+        f"{what} must hold only gene names (str) or only column indices (int)."
+    )
+
+
+def check_expression_window(window: Any) -> tuple[float, float] | None:
+    """``(low, high)`` with ``None`` for an open side -> two floats (+-inf).
+
+    Raises
+    ------
+    ValueError
+        Not a pair, NaN, or low > high.
+    """
+    if window is None:
+        return None
+    if isinstance(window, str) or not hasattr(window, "__len__") or len(window) != 2:
+        raise ValueError(
+            f"expression_window must be a pair (low, high), None for an open side; "
+            f"got {window!r}."
+        )
+    low, high = window
+    bounds = []
+    for value, default in ((low, -np.inf), (high, np.inf)):
+        if value is None:
+            bounds.append(default)
+        elif isinstance(value, bool) or not isinstance(value, Integral | float):
+            raise ValueError(
+                f"expression_window bounds must be numbers, got {value!r}."
+            )
+        elif np.isnan(value):
+            raise ValueError("expression_window bounds must not be NaN.")
+        else:
+            bounds.append(float(value))
+    if bounds[0] > bounds[1]:
+        raise ValueError(
+            f"expression_window low ({bounds[0]}) is above high ({bounds[1]})."
+        )
+    return bounds[0], bounds[1]
