@@ -133,7 +133,7 @@ def run_one(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     import anndata
 
-    from yoto_sklearn import YOTOSelector, _data
+    from yoto_sklearn import YOTOSelector, sources
 
     rss0 = peak_rss_mb()
     t0 = time.perf_counter()
@@ -162,9 +162,9 @@ def run_one(args: argparse.Namespace) -> None:
     t_pred = time.perf_counter() - t0
     acc = float(np.mean(pred == adata.obs["label"].to_numpy()))
     source = (
-        _data.RowSource(adata.X)
+        sources.ArraySource(adata.X)
         if args.mode == "memory"
-        else _data.BackedRowSource(adata.X)
+        else sources.BackedSource(adata.X)
     )
     rng = np.random.default_rng(0)
     hidden_w = rng.normal(size=(args.hidden, source.n_vars)).astype(np.float32)

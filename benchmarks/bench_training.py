@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from yoto_sklearn import YOTOSelector, _data
+from yoto_sklearn import YOTOSelector, sources
 from yoto_sklearn._network import YOTONetwork
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -71,7 +71,7 @@ def main() -> None:
     bs = args.batch_size
     n_steps = int(np.ceil(args.n / bs))
     rng = np.random.default_rng(0)
-    mean, std = _data.scan_columns(_data.RowSource(Xf), None)
+    mean, std = sources.scan_columns(sources.ArraySource(Xf), None)
     Xt = torch.from_numpy((Xf - mean.astype(np.float32)) / std.astype(np.float32))
     yt = torch.from_numpy(y)
     torch.manual_seed(0)
@@ -97,7 +97,7 @@ def main() -> None:
                 opt.step()
 
     def fetch_epoch() -> None:
-        src = _data.RowSource(X)
+        src = sources.ArraySource(X)
         m, sd = (
             torch.from_numpy(mean.astype(np.float32)),
             torch.from_numpy(std.astype(np.float32)),

@@ -43,7 +43,9 @@ def record(path: str) -> None:
             key = f"{name}/k{k}"
             arrays[f"{key}/support"] = np.asarray(sel.support_)
             arrays[f"{key}/scores"] = np.asarray(sel.scores_)
-            proba = sel.predict_proba(Xte) if "classification" in sel.task_types_ else []
+            proba = (
+                sel.predict_proba(Xte) if "classification" in sel.task_types_ else []
+            )
             proba = [proba] if len(sel.task_types_) == 1 else proba
             pred = np.asarray(sel.predict(Xte), dtype=object).reshape(Xte.shape[0], -1)
             for j, kind in enumerate(sel.task_types_):

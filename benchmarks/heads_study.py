@@ -70,9 +70,12 @@ def run(datasets, ks, seeds, variants, threads, csv):
                 for variant in variants:
                     if (variant, name, k, seed) in done:
                         continue
-                    for attr, value in {**SWITCHES, **VARIANTS[variant]}.items():
-                        setattr(YOTOSelector, attr, value)
-                    est, fit_s = rb.fit_yoto(Xtr, Ytr, ds.task_types, k, seed, {})
+                    # the study switches live on a subclass, not on the public class
+                    switches = {**SWITCHES, **VARIANTS[variant]}
+                    cls = type("StudySelector", (YOTOSelector,), switches)
+                    est, fit_s = rb.fit_yoto(
+                        Xtr, Ytr, ds.task_types, k, seed, {}, cls=cls
+                    )
                     heads = score_predictions(
                         Yte,
                         rb.yoto_predictions(est, Xte, list(ds.task_types)),

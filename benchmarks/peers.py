@@ -42,7 +42,7 @@ from sklearn.preprocessing import StandardScaler
 
 PEER_BUDGET_S = 60.0
 
-PEERS = ["persist", "stg", "markermap", "scgenefit", "concrete"]
+PEERS = ["persist", "stg", "markermap", "scgenefit", "concrete", "spapros"]
 
 LABELS = {
     "persist": "PERSIST",
@@ -50,7 +50,13 @@ LABELS = {
     "markermap": "MarkerMap (supervised)",
     "scgenefit": "scGeneFit",
     "concrete": "Concrete selector (supervised)",
+    "spapros": "spapros",
 }
+
+# spapros selects n genes by cutting one ranking of every gene that does not depend
+# on n (``ProbesetSelector.select_probeset``: gene_nr <= n), so one run at the largest
+# k gives every smaller panel; ``benchmarks/spapros_n_check.py`` shows it on data.
+SPAPROS_HVG = 1000
 
 PEER_SETTINGS = {
     "persist": (
@@ -108,6 +114,21 @@ PEER_SETTINGS = {
         "selection probability is below 0.998, as the reference code does; capped "
         f"at {PEER_BUDGET_S:.0f} s per task and k. Duplicate selections are "
         "replaced by each neuron's next most probable gene so the panel has k genes."
+    ),
+    "spapros": (
+        "`spapros` 0.1.6 from the package index, its basic-selection tutorial: "
+        "log-normalised expression as given, "
+        "`sc.pp.highly_variable_genes(flavor='cell_ranger', "
+        f"n_top_genes={SPAPROS_HVG})` (all genes when there are fewer), then "
+        "`ProbesetSelector(adata, celltype_key, n=k, save_dir=None, seed=seed)` and "
+        "`select_probeset()` at its defaults (PCA preselection of 100 genes, DE "
+        "genes, forests); panel = `probeset` rows with `selection`. Changed for "
+        "this machine: `n_jobs=1` (one process per seed on a 2-core machine). "
+        "One run with n = max(k) gives every smaller panel: spapros cuts one "
+        "n-independent ranking (`gene_nr <= n`), checked on data in "
+        "`results/spapros_n_check.md`. Workaround: spapros 0.1.6 calls `np.in1d`, "
+        "removed in numpy 2.4; the harness defines it as `np.isin(...).ravel()` "
+        "(what it was) before importing spapros."
     ),
 }
 
@@ -438,12 +459,70 @@ def _rank_concrete(X, y, kind, seed, ks, budget_s=None):
     return result
 
 
+def spapros_module():
+    """Import spapros after the numpy 2.4 workaround (``np.in1d`` is gone)."""
+    if not hasattr(np, "in1d"):  # spapros 0.1.6 calls np.in1d (flattening isin)
+        setattr(np, "in1d", lambda a, b, **kw: np.isin(a, b, **kw).ravel())  # noqa: B010
+    import spapros
+
+    return spapros
+
+
+def spapros_ranking(X, y, seed, n, gene_names=None):
+    """Genes in spapros's order (``probeset`` sorted by ``gene_nr``), the first ``n``
+    selected; indices into the columns of ``X``."""
+    import anndata
+    import pandas as pd
+    import scanpy as sc
+    import scipy.sparse as sp
+
+    spapros = spapros_module()
+    names = (
+        np.asarray(gene_names, dtype=str)
+        if gene_names is not None
+        else np.array([f"g{i}" for i in range(X.shape[1])])
+    )
+    adata = anndata.AnnData(
+        X=sp.csr_matrix(np.asarray(X, dtype=np.float32)),
+        obs=pd.DataFrame(
+            {"celltype": pd.Categorical(np.asarray(y).astype(str))},
+            index=[f"c{i}" for i in range(X.shape[0])],
+        ),
+        var=pd.DataFrame(index=names),
+    )
+    sc.pp.highly_variable_genes(
+        adata, flavor="cell_ranger", n_top_genes=min(SPAPROS_HVG, adata.n_vars)
+    )
+    selector = spapros.se.ProbesetSelector(
+        adata,
+        celltype_key="celltype",
+        n=n,
+        verbosity=0,
+        save_dir=None,
+        seed=seed,
+        n_jobs=1,
+    )
+    selector.select_probeset()
+    table = selector.probeset.sort_values("gene_nr")
+    where = {g: i for i, g in enumerate(names)}
+    return np.asarray([where[g] for g in table.index], dtype=int)
+
+
+def _rank_spapros(X, y, kind, seed, ks):
+    t0 = time.perf_counter()
+    with _quiet():
+        order = spapros_ranking(X, y, seed, max(ks))
+    _charge("shared", time.perf_counter() - t0)
+    return {k: order[:k] for k in ks}
+
+
 _MODULES = {
     "persist": "persist",
     "stg": "stg",
     "markermap": "markermap",
     "scgenefit": "scGeneFit",
     "concrete": "torch",
+    "spapros": "spapros",
 }
 
 
@@ -460,6 +539,7 @@ PEER_RANKERS: dict[str, Callable] = {
     "markermap": _rank_markermap,
     "scgenefit": _rank_scgenefit,
     "concrete": _rank_concrete,
+    "spapros": _rank_spapros,
 }
 
 

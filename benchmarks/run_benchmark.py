@@ -99,8 +99,9 @@ def metric_of(kind: str) -> str:
     return CLASSIFICATION_METRIC if kind == "classification" else "r2"
 
 
-def fit_yoto(Xtr, Ytr, task_types, k, seed, params):
-    est = YOTOSelector(k=k, random_state=seed, task_types=task_types, **params)
+def fit_yoto(Xtr, Ytr, task_types, k, seed, params, cls=None):
+    cls = YOTOSelector if cls is None else cls
+    est = cls(k=k, random_state=seed, task_types=task_types, **params)
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -130,7 +131,7 @@ class Store:
         os.makedirs(out, exist_ok=True)
         self.tables: dict[str, list[dict]] = {}
         if resume:
-            for name in ("scores", "times", "markers", "partial", "failures"):
+            for name in ("scores", "times", "markers", "partial", "failures", "panels"):
                 path = os.path.join(out, f"{name}.csv")
                 if os.path.exists(path):
                     self.tables[name] = pd.read_csv(path).to_dict("records")
@@ -145,6 +146,20 @@ class Store:
         """A peer's failure or stated fallback (a row of failures.csv)."""
         row = dict(dataset=dataset, seed=seed, method=method, seconds=seconds)
         self.add("failures", [dict(row, error=text[:300])])
+
+    def add_panels(self, dataset, seed, method, panels_by_k) -> None:
+        """Keep every panel (gene indices, best first) for the evaluator pass."""
+        rows = [
+            dict(
+                dataset=dataset,
+                seed=seed,
+                method=method,
+                k=k,
+                genes=" ".join(str(int(g)) for g in genes),
+            )
+            for k, genes in panels_by_k.items()
+        ]
+        self.add("panels", rows)
 
     def add(self, name: str, rows: list[dict]):
         self.tables.setdefault(name, []).extend(rows)
@@ -245,16 +260,20 @@ def run_dataset(name, seeds, ks, methods, yoto_params, store, log):
             store.add("scores", score_rows)
             if marker_rows:
                 store.add("markers", marker_rows)
+            if method != "all_genes":
+                store.add_panels(name, seed, method, {k: P[k] for k in mks})
             store.add("times", time_rows)  # last: marks (dataset, seed, method) done
 
 
 def run_yoto(ds, Xtr, Ytr, Xte, Yte, seed, ks, params, store, log):
     tasks = list(ds.task_types)
     score_rows, time_rows, marker_rows = [], [], []
+    yoto_panels = {}
     for k in ks:
         est, t_fit = fit_yoto(Xtr, Ytr, ds.task_types, k, seed, params)
         own = score_predictions(Yte, yoto_predictions(est, Xte, tasks), ds.task_types)
         panel = np.asarray(est.support_)
+        yoto_panels[k] = panel
         lr, t_lr = timed_eval(Xtr, Ytr, Xte, Yte, ds.task_types, panel)
         for method, scores, t in (
             ("yoto_heads", own, t_fit),
@@ -305,6 +324,7 @@ def run_yoto(ds, Xtr, Ytr, Xte, Yte, seed, ks, params, store, log):
     store.add("scores", score_rows)
     if marker_rows:
         store.add("markers", marker_rows)
+    store.add_panels(ds.name, seed, "yoto", yoto_panels)
     # one row per (seed, k) for each YOTO variant; "yoto" marks the unit done
     store.add(
         "times",
@@ -374,6 +394,7 @@ def run_partial(seeds, ks, fractions, params, store, log):
 
 _KEYS = {
     "scores": ["dataset", "seed", "method"],
+    "panels": ["dataset", "seed", "method"],
     "times": ["dataset", "seed", "method"],
     "markers": ["dataset", "seed", "method"],
     "failures": ["dataset", "seed", "method"],

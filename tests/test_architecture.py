@@ -112,9 +112,7 @@ def test_no_private_name_is_imported_from_another_module():
     assert found == []
 
 
-@pytest.mark.parametrize(
-    "path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: p.name
-)
+@pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: p.name)
 def test_modules_stay_short(path):
     assert len(path.read_text().splitlines()) <= 700
 

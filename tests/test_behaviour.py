@@ -27,7 +27,9 @@ def current():
 @pytest.mark.parametrize("case", sorted(cases()))
 def test_fit_matches_the_recorded_behaviour(case, current):
     keys = [k for k in recorded.files if k.startswith(f"{case}/")]
-    assert keys and sorted(keys) == sorted(k for k in current if k.startswith(case + "/"))
+    assert keys and sorted(keys) == sorted(
+        k for k in current if k.startswith(case + "/")
+    )
     for key in keys:
         want, got = recorded[key], current[key]
         if SAME_MACHINE or want.dtype.kind in "iu":

@@ -195,7 +195,9 @@ def test_stability_frequencies(data):
     assert table["consensus"].sum() == 4
     parallel = panel_stability(est, X, y, n_runs=4, random_state=0, n_jobs=2)
     np.testing.assert_array_equal(parallel.panels, result.panels)
-    with pytest.raises(ValueError, match="subsample must be in"):
+    with pytest.raises(
+        ValueError, match="subsample. parameter of panel_stability must be"
+    ):
         panel_stability(est, X, y, subsample=0.0)
 
 

@@ -30,7 +30,9 @@ SMALL_CHUNKS = dict(chunk_rows=16, buffer_chunks=4)
 def test_chunked_permutation_is_a_permutation_and_local():
     rng = np.random.default_rng(0)
     idx = np.sort(rng.choice(1000, 700, replace=False))
-    order, buffers = sources.chunked_permutation(idx, rng, chunk_rows=50, buffer_chunks=3)
+    order, buffers = sources.chunked_permutation(
+        idx, rng, chunk_rows=50, buffer_chunks=3
+    )
     assert np.array_equal(np.sort(order), idx)
     assert sum(len(b) for b in buffers) == len(np.unique(idx // 50))
     # the first buffer's rows all come from its own chunks

@@ -63,46 +63,6 @@ def test_predictions_ignore_non_selected_columns(data):
     assert first.weight.shape == (8, 3)
 
 
-def test_training_forward_is_exactly_k_sparse():
-    from yoto_sklearn._network import YOTONetwork
-
-    torch.manual_seed(0)
-    net = YOTONetwork(20, 4, [8], [3], batch_norm=False)
-    gen = torch.Generator().manual_seed(0)
-    soft, idx = net.select(0.5, 1.0, gen)
-    x = torch.randn(6, 20)
-    out = net(x, soft, idx)[0]
-    x2 = x.clone()
-    others = [i for i in range(20) if i not in set(idx.tolist())]
-    x2[:, others] = 1e3
-    torch.testing.assert_close(out, net(x2, soft, idx)[0], rtol=0, atol=0)
-    out.sum().backward()
-    assert net.scores.grad is not None and torch.isfinite(net.scores.grad).all()
-    assert net.scores.grad.abs().sum() > 0
-
-
-@pytest.mark.parametrize("relaxation", ["sigmoid", "softmax"])
-def test_relaxed_topk_mass_and_gradient(relaxation):
-    from yoto_sklearn._network import sigmoid_topk, softmax_topk
-
-    fn = sigmoid_topk if relaxation == "sigmoid" else softmax_topk
-    s = torch.randn(50, requires_grad=True)
-    m = fn(s, 5, 0.3)
-    assert m.shape == (50,)
-    assert torch.all((m >= 0) & (m <= 1))
-    mass = float(m.detach().sum())
-    if relaxation == "sigmoid":
-        assert mass == pytest.approx(5, abs=1e-3)  # the threshold solves sum = k
-    else:
-        # successive softmax: exactly k rounds of unit mass, capped at 1 per gene
-        assert 2.5 <= mass <= 5 + 1e-4
-    # the top-5 genes get the largest soft-mask values
-    top = set(torch.topk(s.detach(), 5).indices.tolist())
-    assert top == set(torch.topk(m.detach(), 5).indices.tolist())
-    (m * torch.arange(50.0)).sum().backward()
-    assert torch.isfinite(s.grad).all()
-
-
 def test_pipeline_with_logistic_regression(data):
     X, y = data
     pipe = Pipeline(

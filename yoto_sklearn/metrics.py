@@ -8,6 +8,7 @@ These scorers score each task on its observed labels only and average over tasks
 from __future__ import annotations
 
 from collections.abc import Callable
+from numbers import Integral
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,7 @@ from sklearn.metrics import (
     mean_absolute_error,
     mean_squared_error,
 )
+from sklearn.utils._param_validation import validate_params
 
 from ._targets import (
     as_frame,
@@ -61,6 +63,19 @@ def _final_estimator(estimator: Any) -> Any:
     return steps[-1][1] if steps else estimator
 
 
+_METRIC = [str, callable]
+
+
+@validate_params(
+    {
+        "y_true": ["array-like"],
+        "y_pred": ["array-like"],
+        "task_types": [None, list],
+        "classification_metric": _METRIC,
+        "regression_metric": _METRIC,
+    },
+    prefer_skip_nested_validation=True,
+)
 def masked_task_scores(
     y_true: Any,
     y_pred: Any,
@@ -134,6 +149,14 @@ def _mixed(t: np.ndarray, p: np.ndarray) -> bool:
     return {type(v) for v in t} != {type(v) for v in p}
 
 
+@validate_params(
+    {
+        "classification_metric": _METRIC,
+        "regression_metric": _METRIC,
+        "task": [None, str, Integral],
+    },
+    prefer_skip_nested_validation=True,
+)
 def make_masked_scorer(
     classification_metric: str | Callable = "f1_macro",
     regression_metric: str | Callable = "r2",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,9 @@ import scipy.sparse as sp
 from joblib import Parallel, delayed
 from sklearn.base import clone
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import HasMethods, validate_params
 
+from ._validation import Number
 from .sources import is_anndata, num_samples
 
 __all__ = ["PanelStability", "panel_stability"]
@@ -115,6 +118,18 @@ def _fit_one(estimator: Any, X: Any, y: Any, seed: int) -> tuple[np.ndarray, Any
     return np.asarray(fitted.ranking_), getattr(fitted, "feature_names_in_", None)
 
 
+@validate_params(
+    {
+        "estimator": [HasMethods(["fit", "get_params", "set_params"])],
+        "X": "no_validation",
+        "y": "no_validation",
+        "n_runs": [Number(Integral, 1, None, closed="left")],
+        "subsample": [Number(Real, 0, 1, closed="right")],
+        "n_jobs": [None, Integral],
+        "random_state": ["random_state"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def panel_stability(
     estimator: Any,
     X: Any,
@@ -159,10 +174,6 @@ def panel_stability(
     ValueError
         If ``n_runs < 1`` or ``subsample`` is not in ``(0, 1]``.
     """
-    if isinstance(n_runs, bool) or not isinstance(n_runs, int) or n_runs < 1:
-        raise ValueError(f"n_runs must be an int >= 1, got {n_runs!r}.")
-    if isinstance(subsample, bool) or not 0.0 < float(subsample) <= 1.0:
-        raise ValueError(f"subsample must be in (0, 1], got {subsample!r}.")
     rng = check_random_state(random_state)
     n_samples = num_samples(X)
     size = max(2, int(round(subsample * n_samples)))

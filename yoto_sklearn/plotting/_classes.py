@@ -1,9 +1,4 @@
-"""Pictures of a fitted YOTOSelector (matplotlib is an optional extra).
-
-Every function builds a :class:`matplotlib.figure.Figure` without pyplot (no
-GUI backend, no global figure registry), returns it, and writes a PNG when
-``path`` is given. Install matplotlib with ``pip install "yoto-sklearn[plot]"``.
-"""
+"""Pictures per classification task: confusion matrices and dot plots."""
 
 from __future__ import annotations
 
@@ -12,236 +7,39 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
+from sklearn.utils._param_validation import HasMethods, validate_params
 
-from ._targets import has_classes
+from .._docs import shared
+from .._targets import has_classes
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
-
-__all__ = [
-    "plot_training_curves",
-    "plot_gene_scores",
-    "plot_confusion_matrix",
-    "plot_confusion_matrices",
-    "plot_panel_expression",
-    "plot_panel_expressions",
-    "plot_selection_frequency",
-]
-
-_PLOT_HINT = 'install it with: pip install "yoto-sklearn[plot]"'
+from ._common import (
+    DPI,
+    PATH,
+    check_fitted,
+    figure,
+    label_strings,
+    save_figure,
+    task_png,
+    task_table,
+)
 
 
-def _figure(figsize: tuple[float, float]) -> Figure:
-    """Return a pyplot-free Figure, or raise a helpful ImportError."""
-    try:
-        from matplotlib.figure import Figure
-    except ImportError as exc:
-        raise ImportError(
-            f"yoto_sklearn.plotting needs matplotlib, which is not installed; "
-            f"{_PLOT_HINT}"
-        ) from exc
-    return Figure(figsize=figsize, layout="constrained")
-
-
-def _integer_epochs(ax: Any) -> None:
-    from matplotlib.ticker import MaxNLocator
-
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-
-
-def _save(fig: Figure, path: str | os.PathLike[str] | None, dpi: int) -> Figure:
-    if path is not None:
-        fig.savefig(path, dpi=dpi)
-    return fig
-
-
-def label_strings(values: Any) -> np.ndarray:
-    """Class labels as strings, integral numbers without a decimal point.
-
-    Labels ``2``, ``2.0`` and ``"2"`` all become ``"2"``, so true labels and
-    predictions compare equal whatever numeric type either side carries.
-    """
-    out = []
-    for value in np.asarray(values, dtype=object).ravel():
-        if isinstance(value, (float, np.floating)) and float(value).is_integer():
-            value = int(value)
-        out.append(str(value))
-    return np.asarray(out, dtype=object)
-
-
-def task_png(
-    directory: str | os.PathLike[str] | None, prefix: str, task: Any
-) -> str | None:
-    """``directory/{prefix}{task}.png`` with the task name made file-safe."""
-    if directory is None:
-        return None
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in str(task))
-    return os.path.join(directory, f"{prefix}{safe}.png")
-
-
-def _check_fitted(selector: Any, attribute: str) -> None:
-    if not hasattr(selector, attribute):
-        raise ValueError(
-            f"{type(selector).__name__} has no {attribute!r}: fit it before plotting"
-        )
-
-
-def plot_training_curves(
-    selector: Any,
-    *,
-    path: str | os.PathLike[str] | None = None,
-    dpi: int = 120,
-) -> Figure:
-    """Plot the training and validation loss per epoch, and validation scores.
-
-    Parameters
-    ----------
-    selector : YOTOSelector
-        A fitted selector with ``loss_curve_`` and, when early stopping was
-        used, ``validation_loss_curve_`` and ``validation_scores_``.
-    path : str or path-like, optional
-        Write the figure there as PNG.
-    dpi : int, default=120
-        Resolution of the PNG.
-
-    Returns
-    -------
-    fig : matplotlib.figure.Figure
-        Left: losses against epochs. Right (when available): validation
-        score against epochs (one line per task if the scores are per task).
-
-    Raises
-    ------
-    ValueError
-        If the selector is not fitted.
-    ImportError
-        If matplotlib is not installed.
-    """
-    _check_fitted(selector, "loss_curve_")
-    train = np.asarray(selector.loss_curve_, dtype=float)
-    val_loss = getattr(selector, "validation_loss_curve_", None)
-    val_loss = None if val_loss is None else np.asarray(val_loss, dtype=float)
-    val_score = getattr(selector, "validation_scores_", None)
-    val_score = None if val_score is None else np.asarray(val_score, dtype=float)
-    has_scores = val_score is not None and val_score.size > 0
-
-    fig = _figure((9.0, 3.6) if has_scores else (5.0, 3.6))
-    axes = fig.subplots(1, 2 if has_scores else 1, squeeze=False)[0]
-    ax = axes[0]
-    ax.plot(np.arange(1, train.size + 1), train, label="training loss")
-    if val_loss is not None and val_loss.size:
-        ax.plot(np.arange(1, val_loss.size + 1), val_loss, label="validation loss")
-    ax.set_xlabel("epoch")
-    _integer_epochs(ax)
-    ax.set_ylabel("loss")
-    ax.set_title("Loss")
-    ax.legend()
-    if has_scores:
-        ax = axes[1]
-        epochs = np.arange(1, val_score.shape[0] + 1)
-        if val_score.ndim == 2:
-            names = list(getattr(selector, "task_names_", [])) or [
-                f"task {i}" for i in range(val_score.shape[1])
-            ]
-            for j in range(val_score.shape[1]):
-                label = names[j] if j < len(names) else f"task {j}"
-                ax.plot(epochs, val_score[:, j], label=label)
-            ax.legend()
-        else:
-            ax.plot(epochs, val_score, color="C2")
-        ax.set_xlabel("epoch")
-        _integer_epochs(ax)
-        ax.set_ylabel("validation score")
-        ax.set_title("Validation score")
-    return _save(fig, path, dpi)
-
-
-def plot_gene_scores(
-    selector: Any,
-    *,
-    feature_names: Sequence[str] | None = None,
-    max_labels: int = 40,
-    path: str | os.PathLike[str] | None = None,
-    dpi: int = 120,
-) -> Figure:
-    """Plot the learned gene scores, ranked, with the selected panel highlighted.
-
-    Parameters
-    ----------
-    selector : YOTOSelector
-        A fitted selector (``scores_`` and ``support_``).
-    feature_names : sequence of str, optional
-        Gene names; defaults to ``selector.feature_names_in_`` when present,
-        else ``gene_<index>``.
-    max_labels : int, default=40
-        At most this many panel genes are named on the right-hand bar chart
-        (the best ones).
-    path : str or path-like, optional
-        Write the figure there as PNG.
-    dpi : int, default=120
-        Resolution of the PNG.
-
-    Returns
-    -------
-    fig : matplotlib.figure.Figure
-        Left: every gene's score in decreasing order, the ``k`` panel genes
-        in colour. Right: the panel's scores as horizontal bars with gene
-        names, best at the top.
-
-    Raises
-    ------
-    ValueError
-        If the selector is not fitted or ``feature_names`` has the wrong
-        length.
-    ImportError
-        If matplotlib is not installed.
-    """
-    _check_fitted(selector, "scores_")
-    scores = np.asarray(selector.scores_, dtype=float)
-    support = np.asarray(selector.support_, dtype=int)
-    if feature_names is None:
-        feature_names = getattr(selector, "feature_names_in_", None)
-    if feature_names is None:
-        names = np.array([f"gene_{i}" for i in range(scores.size)], dtype=object)
-    else:
-        names = np.asarray(feature_names, dtype=object)
-        if names.size != scores.size:
-            raise ValueError(
-                f"feature_names has {names.size} entries for {scores.size} scores"
-            )
-    order = np.argsort(-scores, kind="stable")
-    in_panel = np.zeros(scores.size, dtype=bool)
-    in_panel[support] = True
-    k = support.size
-    shown = support[: max(0, max_labels)]
-
-    fig = _figure((10.0, max(3.6, 0.2 * shown.size + 1.2)))
-    ax_all, ax_panel = fig.subplots(1, 2, width_ratios=[1.4, 1.0])
-    x = np.arange(1, scores.size + 1)
-    ranked_panel = in_panel[order]
-    ax_all.scatter(
-        x[~ranked_panel], scores[order][~ranked_panel], s=6, color="0.6",
-        label="not selected",
-    )  # fmt: skip
-    ax_all.scatter(
-        x[ranked_panel], scores[order][ranked_panel], s=10, color="C3",
-        label=f"panel (k={k})",
-    )  # fmt: skip
-    ax_all.set_xlabel("gene rank")
-    ax_all.set_ylabel("learned score")
-    ax_all.set_title(f"Gene scores ({scores.size} genes)")
-    ax_all.legend()
-
-    y_pos = np.arange(shown.size)
-    ax_panel.barh(y_pos, scores[shown], color="C3")
-    ax_panel.set_yticks(y_pos, [str(n) for n in names[shown]], fontsize=8)
-    ax_panel.invert_yaxis()
-    ax_panel.set_xlabel("learned score")
-    title = "Panel genes" if shown.size == k else f"Top {shown.size} of {k} panel genes"
-    ax_panel.set_title(title)
-    return _save(fig, path, dpi)
-
-
+@validate_params(
+    {
+        "y_true": ["array-like"],
+        "y_pred": ["array-like"],
+        "labels": [None, "array-like"],
+        "title": [None, str],
+        "normalize": ["boolean"],
+        "path": PATH,
+        "dpi": DPI,
+    },
+    prefer_skip_nested_validation=True,
+)
+@shared("path_dpi")
 def plot_confusion_matrix(
     y_true: Any,
     y_pred: Any,
@@ -266,10 +64,7 @@ def plot_confusion_matrix(
     normalize : bool, default=True
         Show the fraction of each true class (rows sum to 1), with the cell
         counts in the row labels.
-    path : str or path-like, optional
-        Write the figure there as PNG.
-    dpi : int, default=120
-        Resolution of the PNG.
+    {path_dpi}
 
     Returns
     -------
@@ -282,7 +77,6 @@ def plot_confusion_matrix(
     ImportError
         If matplotlib is not installed.
     """
-    import pandas as pd
     from sklearn.metrics import confusion_matrix
 
     y_true = np.asarray(y_true, dtype=object).ravel()
@@ -305,7 +99,7 @@ def plot_confusion_matrix(
 
     n = len(labels)
     size = min(12.0, 2.5 + 0.45 * n)
-    fig = _figure((size + 1.0, size))
+    fig = figure((size + 1.0, size))
     ax = fig.subplots()
     image = ax.imshow(shown, cmap="Blues", vmin=0, vmax=1 if normalize else None)
     fig.colorbar(image, ax=ax, shrink=0.8, label="fraction of true class")
@@ -328,9 +122,21 @@ def plot_confusion_matrix(
                     )  # fmt: skip
     accuracy = float(np.trace(cm) / max(cm.sum(), 1))
     ax.set_title(f"{title + ': ' if title else ''}accuracy {accuracy:.3f}")
-    return _save(fig, path, dpi)
+    return save_figure(fig, path, dpi)
 
 
+@validate_params(
+    {
+        "selector": [HasMethods(["predict"])],
+        "X": "no_validation",
+        "y": ["array-like"],
+        "directory": PATH,
+        "prefix": [str],
+        "dpi": DPI,
+    },
+    prefer_skip_nested_validation=True,
+)
+@shared("selector_fitted")
 def plot_confusion_matrices(
     selector: Any,
     X: Any,
@@ -344,8 +150,7 @@ def plot_confusion_matrices(
 
     Parameters
     ----------
-    selector : YOTOSelector
-        A fitted selector.
+    {selector_fitted}
     X : array-like, sparse matrix or AnnData
         Cells to predict.
     y : pandas.DataFrame or array-like of shape (n_cells, n_tasks)
@@ -364,14 +169,14 @@ def plot_confusion_matrices(
         One figure per classification task, keyed by task name; empty when
         every task is a regression.
     """
-    _check_fitted(selector, "task_types_")
+    check_fitted(selector, "task_types_")
     task_types = list(selector.task_types_)
     names = list(getattr(selector, "task_names_", [])) or [
         f"task_{i}" for i in range(len(task_types))
     ]
     if not any(has_classes(t) for t in task_types):
         return {}
-    truth = _task_table(selector, y, names)
+    truth = task_table(selector, y, names)
     pred = np.asarray(selector.predict(X), dtype=object).reshape(truth.shape[0], -1)
     classes = getattr(selector, "classes_", None)
     if len(task_types) == 1:
@@ -388,21 +193,6 @@ def plot_confusion_matrices(
             truth[:, j], pred[:, j], labels=labels, title=str(name), path=path, dpi=dpi
         )
     return figures
-
-
-def _task_table(selector: Any, y: Any, names: list[str]) -> np.ndarray:
-    """Labels as an (n_cells, n_tasks) object array in the selector's task order."""
-    import pandas as pd
-
-    from ._targets import match_task_columns
-
-    frame = (
-        y
-        if isinstance(y, pd.DataFrame)
-        else pd.DataFrame(np.asarray(y, dtype=object).reshape(len(y), -1))
-    )
-    frame = match_task_columns(y, frame, names)
-    return frame.to_numpy(dtype=object)
 
 
 def _panel_matrix(selector: Any, X: Any) -> np.ndarray:
@@ -429,6 +219,20 @@ def _panel_names(selector: Any, feature_names: Sequence[str] | None) -> list[str
     return [f"x{i}" for i in support]
 
 
+@validate_params(
+    {
+        "selector": [HasMethods(["transform"])],
+        "X": "no_validation",
+        "labels": ["array-like"],
+        "title": [None, str],
+        "feature_names": [None, "array-like"],
+        "use_scanpy": [None, "boolean"],
+        "path": PATH,
+        "dpi": DPI,
+    },
+    prefer_skip_nested_validation=True,
+)
+@shared("path_dpi", "selector_fitted")
 def plot_panel_expression(
     selector: Any,
     X: Any,
@@ -450,8 +254,7 @@ def plot_panel_expression(
 
     Parameters
     ----------
-    selector : YOTOSelector
-        A fitted selector.
+    {selector_fitted}
     X : array-like, sparse matrix or AnnData
         Cells with the genes seen at fit (e.g. log-normalised expression).
     labels : array-like of shape (n_cells,)
@@ -464,19 +267,14 @@ def plot_panel_expression(
         Draw with ``scanpy.pl.dotplot``. ``None`` uses scanpy when it is
         installed and falls back to matplotlib alone otherwise; both draw the same
         quantities.
-    path : str or path-like, optional
-        Write a PNG there.
-    dpi : int, default=120
-        Resolution of the PNG.
+    {path_dpi}
 
     Returns
     -------
     fig : matplotlib.figure.Figure
         The figure.
     """
-    import pandas as pd
-
-    _check_fitted(selector, "support_")
+    check_fitted(selector, "support_")
     panel = _panel_matrix(selector, X)
     genes = _panel_names(selector, feature_names)
     labels = np.asarray(labels, dtype=object).ravel()
@@ -500,7 +298,7 @@ def plot_panel_expression(
     frac = np.vstack([(panel[labels == c] > 0).mean(axis=0) for c in classes])
     low, high = mean.min(axis=0), mean.max(axis=0)
     scaled = (mean - low) / np.where(high > low, high - low, 1.0)
-    fig = _figure(
+    fig = figure(
         (max(4.0, 0.32 * len(genes) + 2.5), max(2.5, 0.35 * len(classes) + 1.6))
     )
     ax = fig.add_subplot()
@@ -534,7 +332,7 @@ def plot_panel_expression(
     )
     if title:
         ax.set_title(title)
-    return _save(fig, path, dpi)
+    return save_figure(fig, path, dpi)
 
 
 def _scanpy_dotplot(
@@ -546,7 +344,6 @@ def _scanpy_dotplot(
 ) -> Figure:
     import anndata
     import matplotlib.pyplot as plt
-    import pandas as pd
     import scanpy as sc
 
     adata = anndata.AnnData(
@@ -572,6 +369,19 @@ def _scanpy_dotplot(
     return fig
 
 
+@validate_params(
+    {
+        "selector": [HasMethods(["transform"])],
+        "X": "no_validation",
+        "y": ["array-like"],
+        "directory": PATH,
+        "prefix": [str],
+        "use_scanpy": [None, "boolean"],
+        "dpi": DPI,
+    },
+    prefer_skip_nested_validation=True,
+)
+@shared("selector_fitted")
 def plot_panel_expressions(
     selector: Any,
     X: Any,
@@ -586,8 +396,7 @@ def plot_panel_expressions(
 
     Parameters
     ----------
-    selector : YOTOSelector
-        A fitted selector.
+    {selector_fitted}
     X : array-like, sparse matrix or AnnData
         Cells with the genes seen at fit.
     y : pandas.DataFrame or array-like of shape (n_cells, n_tasks)
@@ -607,9 +416,9 @@ def plot_panel_expressions(
     figures : dict of str to matplotlib.figure.Figure
         One figure per classification task, keyed by task name.
     """
-    _check_fitted(selector, "task_types_")
+    check_fitted(selector, "task_types_")
     names = [str(n) for n in selector.task_names_]
-    truth = _task_table(selector, y, names)
+    truth = task_table(selector, y, names)
     figures: dict[str, Figure] = {}
     for j, (name, kind) in enumerate(zip(names, selector.task_types_, strict=True)):
         if not has_classes(kind):
@@ -625,60 +434,3 @@ def plot_panel_expressions(
             dpi=dpi,
         )
     return figures
-
-
-def plot_selection_frequency(
-    stability: Any,
-    *,
-    max_genes: int = 40,
-    title: str | None = None,
-    path: str | os.PathLike[str] | None = None,
-    dpi: int = 120,
-) -> Figure:
-    """Bar chart of the genes' selection frequency over refits.
-
-    Parameters
-    ----------
-    stability : PanelStability or pandas.DataFrame
-        The result of :func:`yoto_sklearn.stability.panel_stability`, or a table
-        indexed by gene with ``frequency`` and ``consensus`` columns (what
-        ``PanelStability.to_frame()`` returns and ``select_genes`` writes to
-        ``adata.var``).
-    max_genes : int, default=40
-        Show the most frequently selected genes only.
-    title : str, optional
-        Figure title (default: the number of refits and the mean Jaccard index).
-    path : str or path-like, optional
-        Write a PNG there.
-    dpi : int, default=120
-        Resolution of the PNG.
-
-    Returns
-    -------
-    fig : matplotlib.figure.Figure
-        The figure: one bar per gene, consensus-panel genes in red.
-    """
-    if hasattr(stability, "to_frame"):
-        table = stability.to_frame()
-        if title is None:
-            title = (
-                f"{len(stability.panels)} refits, mean pairwise Jaccard "
-                f"{stability.mean_jaccard:.2f} (red: consensus panel of "
-                f"{len(stability.consensus)})"
-            )
-    else:
-        table = stability.sort_values("frequency", ascending=False, kind="stable")
-    table = table.head(max_genes)
-    table = table[table["frequency"] > 0]
-    fig = _figure((max(5.0, 0.22 * len(table) + 2.0), 3.6))
-    ax = fig.add_subplot()
-    colors = np.where(table["consensus"].to_numpy(dtype=bool), "tab:red", "0.7")
-    ax.bar(np.arange(len(table)), table["frequency"].to_numpy(), color=colors)
-    ax.set_xticks(
-        np.arange(len(table)), [str(g) for g in table.index], rotation=90, fontsize=7
-    )
-    ax.set_ylim(0, 1.05)
-    ax.set_ylabel("selection frequency")
-    if title:
-        ax.set_title(title, fontsize=9)
-    return _save(fig, path, dpi)
