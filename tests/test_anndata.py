@@ -8,12 +8,7 @@ import scipy.sparse as sp
 
 import yoto_sklearn
 from tests._scverse_data import FAST, make_adata
-from yoto_sklearn.anndata import (
-    fit_inputs,
-    infer_task_type,
-    obs_targets,
-    select_genes,
-)
+from yoto_sklearn.anndata import infer_task_type, obs_targets, select_genes
 
 
 def _check_var(var: pd.DataFrame, k: int, key: str = "yoto") -> None:
@@ -55,9 +50,9 @@ def test_select_genes_dense_writes_var_and_uns(tmp_path):
 def test_select_genes_sparse_stays_sparse():
     adata = make_adata(sparse=True)
     before = adata.X.copy()
-    X_fit = fit_inputs(adata, "cell_type")[0]  # what select_genes fits on
-    assert X_fit is adata  # adata.X is used directly: sparse, not densified
-    select_genes(adata, "cell_type", k=5, **FAST)
+    sel = select_genes(adata, "cell_type", k=5, **FAST)
+    # adata.X is read directly: sparse, not densified, not copied
+    assert sel.anndata_input_ == {"layer": None, "use_raw": False}
     assert sp.issparse(adata.X)
     assert (adata.X != before).nnz == 0
     _check_var(adata.var, 5)
@@ -65,10 +60,11 @@ def test_select_genes_sparse_stays_sparse():
 
 def test_select_genes_layer():
     adata = make_adata(sparse=True)
-    X_fit = fit_inputs(adata, "cell_type", layer="counts")[0]
-    select_genes(adata, "cell_type", k=5, layer="counts", key_added="L", **FAST)
-    assert X_fit.X is adata.layers["counts"]
-    assert list(X_fit.var_names) == list(adata.var_names)
+    sel = select_genes(adata, "cell_type", k=5, layer="counts", key_added="L", **FAST)
+    assert sel.anndata_input_ == {"layer": "counts", "use_raw": False}
+    on_layer = anndata.AnnData(adata.layers["counts"], obs=adata.obs, var=adata.var)
+    ref = yoto_sklearn.YOTOSelector(k=5, **FAST).fit(on_layer, "cell_type")
+    np.testing.assert_array_equal(sel.predict(adata), ref.predict(on_layer))
     _check_var(adata.var, 5, key="L")
     assert "L" in adata.uns and adata.uns["L"]["layer"] == "counts"
 
@@ -110,7 +106,7 @@ def test_select_genes_missing_labels_are_masked():
         [None if i % 4 == 0 else i + 0.5 for i in range(adata.n_obs)], dtype="Float64"
     )
     targets = ["cell_type", "batch", "score", "nullable"]
-    _, y, task_types = fit_inputs(adata, targets)
+    y, task_types = obs_targets(adata.obs, targets)  # what select_genes fits on
     select_genes(adata, targets, k=5, **FAST)
     assert list(y.columns) == ["cell_type", "batch", "score", "nullable"]
     assert task_types == [
@@ -146,13 +142,13 @@ def test_select_genes_task_types_override():
     adata.obs["level"] = np.arange(adata.n_obs) % 3
     sel = select_genes(adata, ["level", "flag"], k=5, **FAST)
     assert sel.task_types_ == ["classification", "classification"]
-    assert fit_inputs(adata, ["level", "flag"])[2] == sel.task_types_
+    assert obs_targets(adata.obs, ["level", "flag"])[1] == sel.task_types_
     sel = select_genes(
         adata, ["level", "flag"], k=5, task_types={"level": "regression"}, **FAST
     )
     assert sel.task_types_ == ["regression", "classification"]
     with pytest.raises(ValueError, match="task_types names unknown tasks"):
-        fit_inputs(adata, ["level"], task_types={"levle": "regression"})
+        obs_targets(adata.obs, ["level"], task_types={"levle": "regression"})
 
 
 @pytest.mark.parametrize(

@@ -10,12 +10,13 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from numbers import Integral
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
 
 from ._validation import duplicates
+from .sources import RowSource, binarized, scan_columns
 
 
 @dataclass
@@ -113,6 +114,81 @@ def apply_window(
     return PanelDesign(design.k, design.required, excluded, window)
 
 
+def check_detection(rate: np.ndarray, threshold: float, n_obs: int) -> None:
+    """Refuse a threshold that detects nothing; warn when it detects almost nothing.
+
+    ``rate`` is each gene's fraction of cells above ``threshold``. Fewer detected
+    values than cells (less than one detected gene per cell on average) leaves the
+    network almost nothing to learn from.
+
+    Raises
+    ------
+    ValueError
+        If no value of X is above the threshold.
+    """
+    detected = int(round(float(np.sum(rate)) * n_obs))
+    if detected == 0:
+        raise ValueError(
+            f"binarize threshold {threshold:g}: nothing is detected (no value of X "
+            "is above it), so every cell looks the same; use a lower threshold "
+            "(binarize=True means > 0)."
+        )
+    if detected < n_obs:
+        warnings.warn(
+            f"binarize threshold {threshold:g} detects {detected} value"
+            f"{'s' if detected > 1 else ''} of X in {n_obs} cells (less than one "
+            "detected gene per cell): the model has almost nothing to learn from; "
+            "a lower threshold may be meant.",
+            UserWarning,
+            stacklevel=6,
+        )
+
+
+def prepare_columns(
+    source: RowSource,
+    design: PanelDesign,
+    stats_rows: np.ndarray | None,
+    *,
+    standardize: bool,
+    scan: bool,
+    threshold: float | None,
+    names: Sequence[str] | None,
+) -> tuple[RowSource, np.ndarray | None, np.ndarray | None, PanelDesign]:
+    """Column statistics, the expression window and binarisation, in streamed passes.
+
+    Standardisation uses ``stats_rows`` (the training cells; None: all); the window
+    means the mean over every cell of the X given (the same pass computes both).
+    With a ``threshold`` the source becomes its detection and the statistics are
+    those of what the network sees; a threshold that detects nothing is refused.
+    ``scan`` forces the pass (a backed source is checked for NaN while streaming).
+
+    Returns
+    -------
+    source, mean, scale, design
+        The source to train on, float32 standardisation (None without
+        ``standardize``), and the design with the window's genes excluded.
+    """
+    window = design.window
+    mean = scale = window_mean = None
+    if standardize or scan or window is not None:
+        mean, scale, *rest = scan_columns(
+            source,
+            stats_rows,
+            standardize or window is not None,
+            all_rows_mean=window is not None and stats_rows is not None,
+        )
+        window_mean = rest[0] if rest else mean
+    design = apply_window(design, window_mean, source.n_vars, names)
+    if threshold is not None:
+        source = binarized(source, threshold)
+        # statistics of what the network sees, and how much it detects
+        mean, scale, rate = scan_columns(source, stats_rows, True, all_rows_mean=True)
+        check_detection(rate, threshold, source.n_obs)
+    if not standardize:
+        return source, None, None, design
+    return source, mean.astype(np.float32), scale.astype(np.float32), design
+
+
 def binarize_threshold(binarize: bool | float) -> float | None:
     """The detection threshold of ``binarize``, or None when it is off."""
     if isinstance(binarize, bool | np.bool_):
@@ -123,15 +199,19 @@ def binarize_threshold(binarize: bool | float) -> float | None:
 def resolve_genes(
     genes: Any, what: str, n_features: int, names: Sequence[str] | None
 ) -> np.ndarray:
-    """Gene names or column indices -> sorted-as-given int64 indices.
+    """Gene names, column indices or a boolean mask -> int64 indices, as given.
+
+    A set is taken in sorted order (a set has none, and the order of required
+    genes is their rank). A boolean mask (``var_names.str.startswith("MT-")``)
+    must have one entry per gene.
 
     Raises
     ------
     ValueError
-        Unknown names, indices out of range, duplicates, or names given for data
-        without gene names.
+        Unknown names, indices out of range, duplicates, names given for data
+        without gene names, or a mask of the wrong length.
     TypeError
-        Neither names nor integers.
+        Neither names nor integers nor booleans.
     """
     if genes is None:
         return np.empty(0, dtype=np.int64)
@@ -140,9 +220,21 @@ def resolve_genes(
             f"{what} must be a list of gene names or column indices, got "
             f"{type(genes).__name__}: {genes!r}."
         )
+    if isinstance(genes, set | frozenset):
+        try:
+            genes = sorted(genes)
+        except TypeError:
+            pass  # mixed types: refused below
     items = list(genes)
     if not items:
         return np.empty(0, dtype=np.int64)
+    if all(isinstance(g, bool | np.bool_) for g in items):
+        if len(items) != n_features:
+            raise ValueError(
+                f"{what} is a boolean mask of {len(items)} entries for "
+                f"{n_features} genes; a mask needs one entry per gene."
+            )
+        return np.flatnonzero(np.asarray(items, dtype=bool)).astype(np.int64)
     dup = duplicates(items)
     if dup:
         raise ValueError(f"{what} lists {dup[:5]} more than once.")
@@ -194,7 +286,7 @@ def check_expression_window(window: Any) -> tuple[float, float] | None:
     for value, default in ((low, -np.inf), (high, np.inf)):
         if value is None:
             bounds.append(default)
-        elif isinstance(value, bool) or not isinstance(value, Integral | float):
+        elif isinstance(value, bool | np.bool_) or not isinstance(value, Real):
             raise ValueError(
                 f"expression_window bounds must be numbers, got {value!r}."
             )

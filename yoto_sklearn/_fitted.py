@@ -48,6 +48,8 @@ class FittedState:
     device_: str
     history_: History
     module_: PanelNetwork
+    anndata_input_: dict | None = None
+    binarize_threshold_: float | None = None
 
     @classmethod
     def from_training(
@@ -62,6 +64,8 @@ class FittedState:
         required: np.ndarray,
         excluded: np.ndarray,
         feature_names: np.ndarray | None,
+        anndata_input: dict | None = None,
+        binarize: float | None = None,
     ) -> FittedState:
         """The record of a trained network (moved to the CPU)."""
         net = net.cpu()
@@ -99,8 +103,20 @@ class FittedState:
                 torch.as_tensor(support),
                 None if mean is None else torch.as_tensor(mean),
                 None if scale is None else torch.as_tensor(scale),
+                n_heads=len(tasks),
             ),
+            anndata_input_=anndata_input,
+            binarize_threshold_=binarize,
         )
+
+    @staticmethod
+    def clear(estimator: Any) -> None:
+        """Remove every fitted attribute (names ending in ``_``) of ``estimator``."""
+        fitted = [
+            a for a in vars(estimator) if a.endswith("_") and not a.startswith("_")
+        ]
+        for name in fitted:
+            delattr(estimator, name)
 
     def apply(self, estimator: Any) -> None:
         """Set every fitted attribute of ``estimator`` (the only writer)."""

@@ -60,6 +60,7 @@ from ._codec import (
     encode_array,
     expect,
 )
+from ._design import binarize_threshold
 from ._fitted import TENSOR_ATTRS, FittedState
 from ._network import PanelNetwork, linear_from
 from ._targets import TASK_TYPES, TaskSpec, has_classes
@@ -87,9 +88,18 @@ _JSON_ATTRS = (
     "device_",
     "required_",
     "excluded_",
+    "anndata_input_",
+    "binarize_threshold_",
 )
-# Absent from files of yoto-sklearn 0.1 (no panel constraints then).
-_OPTIONAL_ATTRS = ("feature_names_in_", "required_", "excluded_")
+# Absent from older files: 0.1 had no panel constraints; before issue 20 the matrix
+# read from an AnnData and the fitted threshold were not stored.
+_OPTIONAL_ATTRS = (
+    "feature_names_in_",
+    "required_",
+    "excluded_",
+    "anndata_input_",
+    "binarize_threshold_",
+)
 
 
 # ------------------------------------------------------------------- digest
@@ -150,7 +160,7 @@ def save_model(estimator: Any, path: str | os.PathLike) -> None:
     not_saved: list[str] = []
     for name, value in estimator.get_params(deep=False).items():
         try:
-            params[name] = encode(value)
+            params[name] = encode(_plain(value))
         except NotJSON:
             not_saved.append(name)
     tensors: dict[str, torch.Tensor] = {}
@@ -213,17 +223,37 @@ def save_model(estimator: Any, path: str | os.PathLike) -> None:
         "metadata": metadata,
         "sha256": digest(metadata, tensors),
     }
-    path = os.fspath(path)
+    path = os.fsdecode(path)
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".yoto-", suffix=".tmp", dir=folder)
-    os.close(fd)
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=".yoto-", suffix=".tmp", dir=folder)
+        os.close(fd)
         save_file(tensors, tmp, metadata=header)
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
+    except OSError as exc:  # name the file asked for, not the temporary one
+        raise type(exc)(
+            exc.errno, f"cannot write the model file {path!r}: {exc.strerror}"
+        ) from None
+    finally:
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
-        raise
+
+
+def _plain(value: Any) -> Any:
+    """Containers JSON cannot hold, as the list they stand for.
+
+    A pandas Index or Series (``adata.var_names[...]``) becomes its list; a set its
+    sorted list, the order ``required_genes`` gives a set.
+    """
+    if hasattr(value, "tolist") and type(value).__module__.startswith("pandas"):
+        return value.tolist()
+    if isinstance(value, set | frozenset):
+        try:
+            return sorted(value)
+        except TypeError:
+            return list(value)
+    return value
 
 
 # --------------------------------------------------------------------- load
@@ -281,7 +311,7 @@ def read_payload(path: str | os.PathLike) -> tuple[dict, dict[str, torch.Tensor]
     """
     from . import __version__
 
-    path = os.fspath(path)
+    path = os.fsdecode(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"No model file at {path!r}.")
     with open(path, "rb") as fh:
@@ -466,6 +496,22 @@ def _history(value: Any) -> History:
     return History(**out)
 
 
+def _anndata_input(value: Any) -> dict | None:
+    """The AnnData matrix read at fit: None, or {"layer": str | None, "use_raw"}."""
+    if value is None:
+        return None
+    where = "fitted.anndata_input_"
+    value = expect(value, dict, where)
+    if set(value) != {"layer", "use_raw"}:
+        raise Invalid(f"{where} must have the keys layer and use_raw")
+    if value["layer"] is not None:
+        expect(value["layer"], str, f"{where}.layer")
+    expect(value["use_raw"], bool, f"{where}.use_raw")
+    if value["layer"] is not None and value["use_raw"]:
+        raise Invalid(f"{where} names a layer and raw at once")
+    return {"layer": value["layer"], "use_raw": value["use_raw"]}
+
+
 def load_model(cls: type, path: str | os.PathLike) -> Any:
     """Rebuild a fitted estimator of class ``cls`` from a model file.
 
@@ -478,7 +524,7 @@ def load_model(cls: type, path: str | os.PathLike) -> Any:
         or its content does not describe a fitted estimator.
     """
     meta, tensors = read_payload(path)
-    where = os.fspath(path)
+    where = os.fsdecode(path)
     if meta.get("class") != cls.__name__:
         raise ValueError(
             f"{where!r} holds a {meta.get('class')!r} model, not {cls.__name__!r}."
@@ -544,6 +590,10 @@ def _rebuild(cls: type, meta: dict, tensors: dict[str, torch.Tensor]) -> Any:
     if np.intersect1d(excluded, support).size:
         raise Invalid("fitted.excluded_ overlaps the panel attr.support_")
 
+    threshold = values.get("binarize_threshold_", binarize_threshold(params.get(
+        "binarize", False)))  # fmt: skip
+    if threshold is not None:
+        threshold = as_float(threshold, "fitted.binarize_threshold_", finite=True)
     feature_names = None
     if "feature_names_in_" in values:
         feature_names = np.asarray(
@@ -577,6 +627,16 @@ def _rebuild(cls: type, meta: dict, tensors: dict[str, torch.Tensor]) -> Any:
         device_=expect(values["device_"], str, "fitted.device_"),
         history_=_history(meta.get("history")),
         module_=_module(meta, tensors, k, tasks),
+        anndata_input_=(
+            _anndata_input(values["anndata_input_"])
+            if "anndata_input_" in values
+            # older files: unknown for a model with gene names (it may have read
+            # a layer or raw); a model fitted on an array read its matrix
+            else (
+                {"layer": None, "use_raw": None} if feature_names is not None else None
+            )
+        ),
+        binarize_threshold_=threshold,
     ).apply(estimator)
     return estimator
 

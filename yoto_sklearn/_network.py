@@ -349,8 +349,13 @@ def export_panel_network(
     idx: torch.Tensor,
     mean: torch.Tensor | None,
     scale: torch.Tensor | None,
+    n_heads: int | None = None,
 ) -> PanelNetwork:
-    """Fold standardisation and BatchNorm into a float64 :class:`PanelNetwork`."""
+    """Fold standardisation and BatchNorm into a float64 :class:`PanelNetwork`.
+
+    Only the first ``n_heads`` heads are kept (all by default): auxiliary heads
+    that only shaped training are left out.
+    """
     net = net.to("cpu")
     idx = idx.cpu()
     w = net.weight.index_select(1, idx).double()
@@ -374,5 +379,6 @@ def export_panel_network(
             ) * s + module.bias.double()
             pending_w = pending_w * s[:, None]
     linears.append(linear_from(pending_w, pending_b))
-    heads = [linear_from(h.weight.double(), h.bias.double()) for h in net.heads]
+    kept = net.heads[: len(net.heads) if n_heads is None else n_heads]
+    heads = [linear_from(h.weight.double(), h.bias.double()) for h in kept]
     return PanelNetwork(linears, heads)

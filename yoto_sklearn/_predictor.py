@@ -22,7 +22,6 @@ from sklearn import get_config
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from . import sources
-from ._design import binarize_threshold
 from ._docs import shared
 from ._targets import match_task_columns, obs_columns, targets_frame
 from ._training import torch_threads
@@ -81,6 +80,11 @@ class PanelPredictorMixin:
         return mask
 
     # --------------------------------------------------------------- prediction
+    def _anndata_input(self) -> dict:
+        """The AnnData matrix read at fit (X, a layer, or raw): read it again."""
+        choice = getattr(self, "anndata_input_", None)
+        return dict(choice) if choice else {"layer": None, "use_raw": False}
+
     def _check_X_predict(self, X: Any) -> Any:
         """Validate X at predict time; return a row source or a matrix."""
         check_is_fitted(self)
@@ -96,7 +100,7 @@ class PanelPredictorMixin:
                 ensure_all_finite=True,
                 reset=False,
             )
-        names = np.asarray(X.var_names, dtype=object)
+        matrix, names = sources.anndata_matrix(X, **self._anndata_input())
         fitted = getattr(self, "feature_names_in_", None)
         if fitted is not None and (
             len(names) != len(fitted) or np.any(names != fitted)
@@ -115,7 +119,6 @@ class PanelPredictorMixin:
                 UserWarning,
                 stacklevel=4,
             )
-        matrix = sources.anndata_matrix(X)[0]
         if sources.is_backed_matrix(matrix):
             source = sources.BackedSource(matrix)
             return self._check_n_features(source, source.n_vars)
@@ -138,21 +141,24 @@ class PanelPredictorMixin:
     def _panel_outputs(self, X: Any) -> list[np.ndarray]:
         """Raw head outputs, computed from the panel columns only."""
         X = self._check_X_predict(X)
+        # the fitted threshold, not the live parameter (set_params cannot change it)
+        threshold = getattr(self, "binarize_threshold_", None)
         if isinstance(X, RowSource):
+            if threshold is not None:
+                X = sources.binarized(X, threshold)
             blocks = X.panel_chunks(self.support_)  # out of core: panel columns only
         else:
             panel = X[:, self.support_]
+            if threshold is not None:  # detection on the values as stored
+                panel = sources.detected(panel, threshold)
             step = sources.PREDICT_CHUNK
             blocks = (panel[i : i + step] for i in range(0, panel.shape[0], step))
         outs: list[list[np.ndarray]] = [[] for _ in self.tasks_]
-        threshold = binarize_threshold(self.binarize)
         with torch.no_grad(), torch_threads(getattr(self, "n_threads", None)):
             for block in blocks:
                 if sp.issparse(block):
                     block = block.toarray()
                 block = np.asarray(block, dtype=np.float64)
-                if threshold is not None:  # the model was trained on detection
-                    block = (block > threshold).astype(np.float64)
                 for t, out in enumerate(self.module_(torch.as_tensor(block))):
                     outs[t].append(out.numpy())
         return [np.concatenate(o, axis=0) for o in outs]

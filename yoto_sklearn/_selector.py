@@ -1,19 +1,12 @@
-"""The scikit-learn estimator: :class:`YOTOSelector`.
+"""The scikit-learn estimator :class:`YOTOSelector`; ``fit`` dispatches named steps.
 
-``fit`` is a short dispatcher of named steps (in the spirit of scikit-learn's
-``_multilayer_perceptron.py``): check the parameters, read the inputs into a row
-source and encoded tasks (:meth:`YOTOSelector._check_inputs`), resolve the panel
-constraints (:meth:`~YOTOSelector._check_panel`), split off validation cells, compute
-the column statistics and apply the expression window and binarisation
-(:meth:`~YOTOSelector._prepare_columns`), build the task losses, train
-(:meth:`~YOTOSelector._fit_stochastic`) and write the fitted state through the one
-writer (:class:`~yoto_sklearn._fitted.FittedState`).
+See ``YOTOSelector._fit`` and docs/architecture.md for the steps and their modules.
 """
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -26,12 +19,17 @@ from sklearn.utils import ClassifierTags
 from sklearn.utils.validation import validate_data
 
 from . import sources
-from ._batches import TrainingData
-from ._design import PanelDesign, apply_window, binarize_threshold, resolve_design
+from ._design import (
+    PanelDesign,
+    binarize_threshold,
+    prepare_columns,
+    resolve_design,
+)
 from ._fitted import FittedState
 from ._io import ModelFileMixin
 from ._network import YOTONetwork
 from ._predictor import ACCEPT_SPARSE, FLOAT_DTYPES, PanelPredictorMixin
+from ._structure import structure_targets
 from ._targets import (
     TaskSpec,
     encode_targets,
@@ -43,6 +41,7 @@ from ._training import (
     History,
     TaskLoss,
     TrainConfig,
+    TrainingData,
     check_finite_network,
     derive_seed,
     recover_from_interrupt,
@@ -76,6 +75,7 @@ class _Inputs:
     task_weights: list[float]
     feature_names: np.ndarray | None
     backed: bool
+    anndata_input: dict | None
 
 
 class YOTOSelector(ModelFileMixin, PanelPredictorMixin, SelectorMixin, BaseEstimator):
@@ -196,6 +196,26 @@ class YOTOSelector(ModelFileMixin, PanelPredictorMixin, SelectorMixin, BaseEstim
         columns of ``X`` itself in :meth:`predict`, so it takes raw expression (or
         counts) from the new platform; :meth:`transform` returns the raw panel
         columns.
+    structure_components : int, default=0
+        Also train the panel to predict the top ``structure_components``
+        principal components of the training cells' expression (all genes,
+        centred, not scaled; a streamed randomized SVD that never densifies), as
+        auxiliary regression heads: a panel chosen for the labels alone can miss
+        the rest of the data's structure (states, gradients, unseen types), which
+        spapros's variation-recovery metrics (kNN overlap, cluster similarity)
+        measure. The auxiliary heads shape training only; ``predict`` and the
+        fitted ``tasks_`` are the labels' tasks. 0 (default) leaves them out;
+        ``benchmarks/TUNING.md`` has the measured gains and costs.
+    structure_weight : float, default=1.0
+        Total loss weight of the structure heads, split over the components in
+        proportion to the variance each explains (each label task weighs 1).
+    layer : str, default=None
+        With AnnData ``X``: read ``adata.layers[layer]`` instead of ``adata.X``.
+    use_raw : bool, default=False
+        With AnnData ``X``: read ``adata.raw`` (matrix and gene names). The
+        matrix read at fit is recorded (``anndata_input_``) and read again by
+        ``predict``, ``transform`` and ``score``, and by ``yoto-sklearn
+        predict`` from the model file alone.
     device : str or torch.device, default="auto"
         Where to train: ``"auto"`` (CUDA if available, else CPU), ``"cpu"``,
         ``"cuda"``, ``"cuda:N"``. Resolved in :meth:`fit`. The fitted model always
@@ -346,6 +366,10 @@ class YOTOSelector(ModelFileMixin, PanelPredictorMixin, SelectorMixin, BaseEstim
         excluded_genes: Any = None,
         expression_window: Any = None,
         binarize: bool | float = False,
+        structure_components: int = 0,
+        structure_weight: float = 1.0,
+        layer: str | None = None,
+        use_raw: bool = False,
         device: str | torch.device = "auto",
         n_threads: int | None = None,
         callbacks: list | None = None,
@@ -377,6 +401,10 @@ class YOTOSelector(ModelFileMixin, PanelPredictorMixin, SelectorMixin, BaseEstim
         self.excluded_genes = excluded_genes
         self.expression_window = expression_window
         self.binarize = binarize
+        self.structure_components = structure_components
+        self.structure_weight = structure_weight
+        self.layer = layer
+        self.use_raw = use_raw
         self.device = device
         self.n_threads = n_threads
         self.callbacks = callbacks
@@ -437,14 +465,8 @@ class YOTOSelector(ModelFileMixin, PanelPredictorMixin, SelectorMixin, BaseEstim
         except BaseException:
             # Never leave a half-fitted estimator behind (an error or Ctrl-C after
             # validate_data set n_features_in_, or during a refit): back to unfitted.
-            self._clear_fitted()
+            FittedState.clear(self)
             raise
-
-    def _clear_fitted(self) -> None:
-        """Remove every fitted attribute (names ending in ``_``)."""
-        fitted = [a for a in vars(self) if a.endswith("_") and not a.startswith("_")]
-        for name in fitted:
-            delattr(self, name)
 
     def _fit(self, X: Any, y: Any) -> YOTOSelector:
         hidden, device = self._check_params(y)
@@ -454,7 +476,8 @@ class YOTOSelector(ModelFileMixin, PanelPredictorMixin, SelectorMixin, BaseEstim
         rng = np.random.default_rng(seed)
         train_idx, val_idx = self._split(inputs, rng)
         data, panel = self._prepare_columns(inputs, panel, train_idx, val_idx)
-        losses = self._task_losses(inputs, train_idx, device)
+        data, structure = self._structure_targets(inputs, data, seed)
+        losses = self._task_losses(inputs, structure, train_idx, device)
         state = self._fit_stochastic(
             inputs, panel, data, losses, hidden, seed, rng, device
         )
@@ -476,11 +499,17 @@ class YOTOSelector(ModelFileMixin, PanelPredictorMixin, SelectorMixin, BaseEstim
 
     def _check_inputs(self, X: Any, y: Any) -> _Inputs:
         """Validate ``X`` into a row source and ``y`` into encoded tasks."""
-        names = None
+        names = anndata_input = None
         if sources.is_anndata(X):
             y = obs_columns(X, y)
-            X, names = sources.anndata_matrix(X)
+            anndata_input = {"layer": self.layer, "use_raw": bool(self.use_raw)}
+            X, names = sources.anndata_matrix(X, self.layer, self.use_raw)
             check_unique_names(names, "AnnData var_names")
+        elif self.layer is not None or self.use_raw:
+            raise ValueError(
+                "layer= and use_raw=True choose a matrix of an AnnData X; X is a "
+                f"{type(X).__name__}."
+            )
         elif isinstance(X, RowSource) and getattr(X, "var_names", None) is not None:
             names = np.asarray(X.var_names, dtype=object)
             check_unique_names(names, "the row source's var_names")
@@ -507,7 +536,7 @@ class YOTOSelector(ModelFileMixin, PanelPredictorMixin, SelectorMixin, BaseEstim
             names = None  # feature names are strings, as in scikit-learn
         tasks, Y = encode_targets(y, source.n_obs, self.task_types)
         weights = resolve_task_weights(self.task_weights, [t.name for t in tasks])
-        return _Inputs(source, tasks, Y, weights, names, backed)
+        return _Inputs(source, tasks, Y, weights, names, backed, anndata_input)
 
     def _check_panel(self, inputs: _Inputs) -> PanelDesign:
         """Panel size and the required / excluded genes (names or indices)."""
@@ -544,35 +573,46 @@ class YOTOSelector(ModelFileMixin, PanelPredictorMixin, SelectorMixin, BaseEstim
         val_idx: np.ndarray | None,
     ) -> tuple[TrainingData, PanelDesign]:
         """Column statistics, expression window and binarisation."""
-        source, window = inputs.source, panel.window
-        mean = scale = None
-        stats_idx = train_idx if val_idx is not None else None
-        if self.standardize or inputs.backed or window is not None:
-            # One streaming pass: finiteness (backed) and column statistics.
-            mean, scale = sources.scan_columns(
-                source, stats_idx, self.standardize or window is not None
-            )
-        panel = apply_window(panel, mean, source.n_vars, inputs.feature_names)
-        threshold = binarize_threshold(self.binarize)
-        if threshold is not None:
-            source = sources.BinarizedSource(source, threshold)
-            if self.standardize:  # statistics of what the network sees
-                mean, scale = sources.scan_columns(source, stats_idx, True)
-        if self.standardize:
-            mean, scale = mean.astype(np.float32), scale.astype(np.float32)
-        else:
-            mean = scale = None
+        source, mean, scale, panel = prepare_columns(
+            inputs.source,
+            panel,
+            train_idx if val_idx is not None else None,
+            standardize=bool(self.standardize),
+            scan=inputs.backed,
+            threshold=binarize_threshold(self.binarize),
+            names=inputs.feature_names,
+        )
         return TrainingData(source, inputs.Y, train_idx, val_idx, mean, scale), panel
 
+    def _structure_targets(
+        self, inputs: _Inputs, data: TrainingData, seed: int
+    ) -> tuple[TrainingData, list[float]]:
+        """The top principal components as auxiliary targets (``structure_*``)."""
+        if not self.structure_components:
+            return data, []
+        rng = np.random.default_rng(seed + 2)  # not the training RNG
+        Y, weights = structure_targets(
+            inputs.source,
+            data.Y,
+            data.train_idx,
+            int(self.structure_components),
+            float(self.structure_weight),
+            rng,
+        )
+        return replace(data, Y=Y), weights
+
     def _task_losses(
-        self, inputs: _Inputs, train_idx: np.ndarray, device: torch.device
+        self,
+        inputs: _Inputs,
+        structure: list[float],
+        train_idx: np.ndarray,
+        device: torch.device,
     ) -> tuple[list[TaskLoss], list[TaskLoss]]:
         """Per-task losses of the selection and of the refinement phase."""
         phases = self._cw_phases or (self.class_weight,) * 2
+        Y, weights = inputs.Y[train_idx], inputs.task_weights
         losses = [
-            task_losses(
-                inputs.tasks, inputs.Y[train_idx], inputs.task_weights, scheme, device
-            )  # fmt: skip
+            task_losses(inputs.tasks, Y, weights, scheme, device, structure)
             for scheme in dict.fromkeys(phases)
         ]
         return losses[0], losses[-1]
@@ -603,7 +643,8 @@ class YOTOSelector(ModelFileMixin, PanelPredictorMixin, SelectorMixin, BaseEstim
                 data.source.n_vars,
                 panel.k,
                 hidden,
-                [t.n_outputs for t in inputs.tasks],
+                [t.n_outputs for t in inputs.tasks]
+                + [1] * (len(losses[0]) - len(inputs.tasks)),
                 dropout=float(self.dropout),
                 batch_norm=bool(self.batch_norm),
                 relaxation=self.relaxation,
@@ -651,6 +692,8 @@ class YOTOSelector(ModelFileMixin, PanelPredictorMixin, SelectorMixin, BaseEstim
                 required=panel.required,
                 excluded=panel.excluded,
                 feature_names=inputs.feature_names,
+                anndata_input=inputs.anndata_input,
+                binarize=binarize_threshold(self.binarize),
             )
 
 

@@ -454,10 +454,12 @@ def align_on_obs_names(y: Any, obs_names: pd.Index) -> Any:
 def obs_columns(adata: Any, y: Any) -> Any:
     """``y`` for an AnnData ``X``: obs column name(s) read from ``adata.obs``.
 
-    ``y`` may be a column name or a list of column names of ``adata.obs``. A list of
-    strings that are not all obs columns is read as one label per cell when it has
-    ``n_obs`` entries. A pandas ``y`` indexed by cell names is aligned on
-    ``adata.obs_names`` (see :func:`align_on_obs_names`).
+    ``y`` may be a column name or a list (or tuple) of column names of
+    ``adata.obs``. A list of strings that are not all obs columns is read as one
+    label per cell when it has ``n_obs`` entries; a list that could be both is an
+    error (a tuple is always names, an array always labels). A pandas ``y``
+    indexed by cell names is aligned on ``adata.obs_names`` (see
+    :func:`align_on_obs_names`).
 
     Raises
     ------
@@ -472,6 +474,12 @@ def obs_columns(adata: Any, y: Any) -> Any:
     ):
         cols = [y] if isinstance(y, str) else list(y)
         missing = [c for c in cols if c not in adata.obs.columns]
+        if not missing and isinstance(y, list) and len(cols) == adata.n_obs:
+            raise ValueError(
+                f"y lists {len(cols)} strings that are both obs column names and "
+                f"one label per cell ({adata.n_obs} cells); pass a tuple for column "
+                "names, or np.asarray(y) for labels."
+            )
         if not missing:
             return adata.obs[cols[0]] if isinstance(y, str) else adata.obs[cols]
         if not isinstance(y, str) and len(cols) == adata.n_obs:

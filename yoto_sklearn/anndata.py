@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import anndata
 import numpy as np
 import pandas as pd
-from sklearn.utils._param_validation import validate_params
+from sklearn.utils._param_validation import Options, validate_params
 
 from ._docs import shared
 from ._targets import TASK_KINDS, detect_task_type, resolve_task_types
@@ -27,7 +27,7 @@ from .sources import anndata_matrix
 if TYPE_CHECKING:  # pragma: no cover
     from ._selector import YOTOSelector
 
-__all__ = ["fit_inputs", "infer_task_type", "obs_targets", "select_genes"]
+__all__ = ["infer_task_type", "obs_targets", "select_genes"]
 
 
 def infer_task_type(column: pd.Series) -> str:
@@ -186,53 +186,6 @@ def _write_var(var: pd.DataFrame, key: str, result: pd.DataFrame) -> None:
         )
 
 
-def fit_inputs(
-    adata: anndata.AnnData,
-    targets: str | Sequence[str],
-    *,
-    layer: str | None = None,
-    use_raw: bool = False,
-    task_types: Any = None,
-) -> tuple[anndata.AnnData, pd.DataFrame, list[str]]:
-    """What :func:`select_genes` hands to ``YOTOSelector.fit``.
-
-    Useful to fit a :class:`~yoto_sklearn.YOTOSelector` yourself (in a
-    ``Pipeline``, with a search) on the same matrix and targets as
-    :func:`select_genes` would.
-
-    Parameters
-    ----------
-    adata : anndata.AnnData
-        Cells x genes.
-    targets : str or list of str
-        ``adata.obs`` columns, one task each (see :func:`obs_targets`).
-    {layer_use_raw}
-    task_types : dict, list, str or None, default=None
-        See :func:`obs_targets`.
-
-    Returns
-    -------
-    X : anndata.AnnData
-        ``adata`` itself when ``X`` is read (nothing is copied; a sparse ``X``
-        stays sparse), else an AnnData with the chosen matrix (not copied), the
-        same ``obs_names`` and the matrix's gene names.
-    y : pandas.DataFrame
-        The target table of :func:`obs_targets`.
-    task_types : list of str
-        The task type of each column of ``y``.
-    """
-    matrix, gene_names = anndata_matrix(adata, layer, use_raw)
-    y, types = obs_targets(adata.obs, targets, task_types)
-    if layer is None and not use_raw:
-        return adata, y, types
-    X_fit = anndata.AnnData(
-        X=matrix,
-        obs=pd.DataFrame(index=adata.obs_names.copy()),
-        var=pd.DataFrame(index=pd.Index(gene_names)),
-    )
-    return X_fit, y, types
-
-
 @validate_params(
     {
         "adata": [anndata.AnnData],
@@ -242,7 +195,10 @@ def fit_inputs(
         "use_raw": ["boolean"],
         "key_added": [str],
         "copy": ["boolean"],
-        "stability_runs": [Number(Integral, 0, None, closed="left")],
+        "stability_runs": [
+            Options(Integral, {0}),
+            Number(Integral, 2, None, closed="left"),
+        ],
     },
     prefer_skip_nested_validation=True,
 )
@@ -295,9 +251,9 @@ def select_genes(
         Work on a copy of ``adata`` and return it with the selector, instead
         of writing into ``adata``.
     stability_runs : int, default=0
-        Also refit this many times on 80 % subsamples of the cells with other
-        seeds (:func:`yoto_sklearn.stability.panel_stability`) and write each
-        gene's selection frequency and the consensus panel.
+        0, or at least 2: also refit this many times on 80 % subsamples of the
+        cells with other seeds (:func:`yoto_sklearn.stability.panel_stability`)
+        and write each gene's selection frequency and the consensus panel.
     **params
         Passed to :class:`~yoto_sklearn.YOTOSelector` (``temperature``,
         ``max_iter``, ``random_state``, ``device``, ``verbose``, and the panel
@@ -358,14 +314,13 @@ def select_genes(
         raise ValueError("key_added must be a non-empty str")
     if copy:
         adata = adata.copy()
-    user_types = params.pop("task_types", None)
-    X_fit, y, task_types = fit_inputs(
-        adata, targets, layer=layer, use_raw=use_raw, task_types=user_types
-    )
-    gene_names = pd.Index(X_fit.var_names)
+    gene_names = pd.Index(anndata_matrix(adata, layer, use_raw)[1])
+    y, task_types = obs_targets(adata.obs, targets, params.pop("task_types", None))
 
-    selector = yoto_sklearn.YOTOSelector(k=k, task_types=task_types, **params)
-    selector.fit(X_fit, y)
+    selector = yoto_sklearn.YOTOSelector(
+        k=k, task_types=task_types, layer=layer, use_raw=use_raw, **params
+    )
+    selector.fit(adata, y)
 
     scores = np.asarray(selector.scores_, dtype=np.float64)
     ranking = np.asarray(selector.ranking_, dtype=np.int64)
@@ -381,7 +336,7 @@ def select_genes(
 
         stability = panel_stability(
             selector,
-            X_fit,
+            adata,
             y,
             n_runs=stability_runs,
             random_state=params.get("random_state"),
@@ -404,7 +359,7 @@ def select_genes(
             )
     _write_var(adata.var, key_added, result)
 
-    train_scores = selector.score_tasks(X_fit, y)
+    train_scores = selector.score_tasks(adata, y)
     metrics: dict[str, dict[str, Any]] = {}
     by_position = list(train_scores.values())
     for i, (name, kind) in enumerate(zip(y.columns, task_types, strict=True)):

@@ -29,7 +29,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import scipy.sparse as sp
 
-from ._validation import check_float32_range
+from ._stats import scan_columns
 
 __all__ = [
     "ArraySource",
@@ -197,6 +197,23 @@ def epoch_rows(
         yield np.sort(epoch)
 
 
+def detected(block: Any, threshold: float) -> Any:
+    """``1.0`` where ``block > threshold``, else ``0.0`` (float32; sparse stays sparse).
+
+    The comparison is made in float64 on the values as stored, before any cast
+    to the float32 of training: a float64 value that float32 rounds to the
+    threshold, or a tiny positive value that float32 rounds to zero, is detected
+    (or not) the same way in training, statistics, refinement and prediction.
+    """
+    t = np.float64(threshold)  # a numpy scalar: float32 values compare in float64
+    if sp.issparse(block):
+        block = sp.csr_matrix(block, copy=True)
+        block.data = (block.data > t).astype(np.float32)
+        block.eliminate_zeros()
+        return block
+    return (np.asarray(block) > t).astype(np.float32)
+
+
 def _dense_float(block: Any, dtype: type = np.float32) -> np.ndarray:
     if sp.issparse(block):
         block = block.toarray()
@@ -232,6 +249,9 @@ class ArraySource:
     var_names : sequence of str, optional
         Gene names; a selector fitted on the source takes them as
         ``feature_names_in_``.
+    threshold : float, optional
+        Give detection (:func:`detected`) instead of the values, compared on the
+        values as stored (see :func:`binarized`).
     """
 
     def __init__(
@@ -242,6 +262,7 @@ class ArraySource:
         chunk_rows: int | None = None,
         buffer_chunks: int = BUFFER_CHUNKS,
         var_names: Any = None,
+        threshold: float | None = None,
     ) -> None:
         if sp.issparse(X) and X.format != "csr":
             X = sp.csr_matrix(X)
@@ -251,6 +272,11 @@ class ArraySource:
         self.fixed_chunk_rows = chunk_rows
         self.buffer_chunks = buffer_chunks
         self.var_names = var_names
+        self.threshold = threshold
+
+    def _native(self, block: Any) -> Any:
+        """A block as stored, or its detection when the source has a threshold."""
+        return block if self.threshold is None else detected(block, self.threshold)
 
     @property
     def density(self) -> float:
@@ -292,19 +318,19 @@ class ArraySource:
         order = self._order(idx, batch_size, rng)[0]
         for start in range(0, len(order), batch_size):
             batch = np.sort(order[start : start + batch_size])
-            yield batch, _dense_float(self.X[batch])
+            yield batch, _dense_float(self._native(self.X[batch]))
 
     def chunks(self, chunk_rows: int | None = None) -> Iterator[tuple[int, Any]]:
         """Yield ``(start, block)`` for contiguous row blocks (sparse stays sparse)."""
         step = chunk_rows or self.chunk_rows(1)
         for start in range(0, self.n_obs, step):
-            yield start, self.X[start : start + step]
+            yield start, self._native(self.X[start : start + step])
 
     def panel_chunks(
         self, cols: np.ndarray, chunk_rows: int | None = None
     ) -> Iterator[np.ndarray]:
         """Yield float64 row blocks of columns ``cols`` only, in row order."""
-        panel = self.X[:, np.asarray(cols)]
+        panel = self._native(self.X[:, np.asarray(cols)])
         step = chunk_rows or PREDICT_CHUNK
         for start in range(0, self.n_obs, step):
             block = _dense_float(panel[start : start + step], np.float64)
@@ -312,12 +338,28 @@ class ArraySource:
             yield block
 
 
+def binarized(source: RowSource, threshold: float) -> RowSource:
+    """``source`` seen as detection, ``x > threshold`` (1.0 / 0.0).
+
+    The platform-robust "detected / not detected" input that PERSIST trains on for
+    the shift from scRNA-seq to targeted assays. An :class:`ArraySource` (or
+    :class:`BackedSource`) detects on its values as stored (:func:`detected`);
+    any other source is wrapped in a :class:`BinarizedSource`, which detects on
+    the blocks it yields (float32 mini-batches).
+    """
+    if isinstance(source, ArraySource):
+        copy = object.__new__(type(source))
+        copy.__dict__.update(source.__dict__)
+        copy.threshold = float(threshold)
+        return copy
+    return BinarizedSource(source, threshold)
+
+
 class BinarizedSource:
     """A row source whose values are ``1.0`` where ``x > threshold``, else ``0.0``.
 
-    Wraps another source (same batches, same order): the platform-robust "detected /
-    not detected" input that PERSIST trains on for the shift from scRNA-seq to
-    targeted assays. Sparse chunks stay sparse (``threshold >= 0`` keeps zeros zero).
+    Wraps another source (same batches, same order); see :func:`binarized`.
+    Sparse chunks stay sparse (``threshold >= 0`` keeps zeros zero).
     """
 
     def __init__(self, source: RowSource, threshold: float) -> None:
@@ -337,12 +379,7 @@ class BinarizedSource:
         return self.source.chunk_rows(batch_size)
 
     def _binary(self, block: Any) -> Any:
-        if sp.issparse(block):
-            block = sp.csr_matrix(block, dtype=np.float32, copy=True)
-            block.data = (block.data > self.threshold).astype(np.float32)
-            block.eliminate_zeros()
-            return block
-        return (np.asarray(block) > self.threshold).astype(np.float32)
+        return detected(block, self.threshold)
 
     def batches(
         self, idx: np.ndarray, batch_size: int, rng: np.random.Generator | None
@@ -361,7 +398,7 @@ class BinarizedSource:
     ) -> Iterator[np.ndarray]:
         """The wrapped source's panel blocks, binarised (float64)."""
         for block in self.source.panel_chunks(cols, chunk_rows):
-            yield (block > self.threshold).astype(np.float64)
+            yield detected(block, self.threshold).astype(np.float64)
 
 
 def is_backed_matrix(X: Any) -> bool:
@@ -400,6 +437,8 @@ class BackedSource(ArraySource):
         Chunks per shuffle buffer.
     var_names : sequence of str, optional
         Gene names (see :class:`ArraySource`).
+    threshold : float, optional
+        Detection instead of values (see :class:`ArraySource`).
     """
 
     def __init__(
@@ -409,6 +448,7 @@ class BackedSource(ArraySource):
         chunk_rows: int | None = None,
         buffer_chunks: int = BUFFER_CHUNKS,
         var_names: Any = None,
+        threshold: float | None = None,
     ) -> None:
         fmt = getattr(X, "format", None)
         if fmt == "csc":
@@ -428,6 +468,7 @@ class BackedSource(ArraySource):
         self.fixed_chunk_rows = chunk_rows
         self.buffer_chunks = buffer_chunks
         self.var_names = var_names
+        self.threshold = threshold
         if fmt == "csr":
             nnz = int(X.group["indptr"][-1])
             self._density = nnz / max(self.n_obs * self.n_vars, 1)
@@ -441,7 +482,8 @@ class BackedSource(ArraySource):
 
     def _read(self, start: int, stop: int) -> np.ndarray | sp.csr_matrix:
         block = self.X[start:stop]
-        return sp.csr_matrix(block) if sp.issparse(block) else np.asarray(block)
+        block = sp.csr_matrix(block) if sp.issparse(block) else np.asarray(block)
+        return self._native(block)
 
     def chunks(self, chunk_rows: int | None = None) -> Iterator[tuple[int, Any]]:
         """Yield ``(start, block)`` for contiguous row blocks read from disk."""
@@ -540,6 +582,7 @@ class BackedSource(ArraySource):
             stop = min(start + chunk_rows, self.n_obs)
             if dense:
                 block = np.asarray(self.X[start:stop, sorted_cols])[:, inverse]
+                block = self._native(block)
             else:
                 block = self._read(start, stop)[:, cols]
             block = _dense_float(block, np.float64)
@@ -551,69 +594,6 @@ class BackedSource(ArraySource):
         part = block[start : start + len(ids)]
         order = np.argsort(ids, kind="stable")
         return ids[order], _dense_float(part[order])
-
-
-def scan_columns(
-    source: RowSource,
-    idx: np.ndarray | None,
-    with_stats: bool = True,
-    chunk_rows: int | None = None,
-) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """One streaming pass: check every value is finite, and column mean / std.
-
-    The statistics (float64, over rows ``idx`` or all rows) are accumulated chunk by
-    chunk, so neither a dense matrix nor a copy of the selected rows is built; constant
-    columns get a standard deviation of 1. In-memory and backed sources of the same
-    data give identical results.
-
-    Raises
-    ------
-    ValueError
-        If the matrix holds NaN or infinity.
-    """
-    n_vars = source.n_vars
-    mean = np.zeros(n_vars)
-    m2 = np.zeros(n_vars)  # sum of squared deviations (Chan et al. merging)
-    count = 0
-    sel = None if idx is None else np.zeros(source.n_obs, dtype=bool)
-    if sel is not None:
-        sel[idx] = True
-    for start, block in source.chunks(chunk_rows):
-        values = block.data if sp.issparse(block) else np.asarray(block)
-        if values.dtype.kind == "f" and not np.isfinite(values).all():
-            raise ValueError(
-                "Input X contains NaN or infinity (found in rows "
-                f"{start}-{start + block.shape[0] - 1})."
-            )
-        check_float32_range(values, f" (rows {start}-{start + block.shape[0] - 1})")
-        if not with_stats:
-            continue
-        if sel is not None:
-            keep = sel[start : start + block.shape[0]]
-            if not keep.all():
-                block = block[np.flatnonzero(keep)]
-        n_c = block.shape[0]
-        if n_c == 0:
-            continue
-        if sp.issparse(block):
-            block = block.astype(np.float64)
-            mean_c = np.asarray(block.sum(axis=0)).ravel() / n_c
-            sq = np.asarray(block.multiply(block).sum(axis=0)).ravel()
-            m2_c = np.maximum(sq - n_c * mean_c**2, 0.0)
-        else:
-            block = np.asarray(block, dtype=np.float64)
-            mean_c = block.mean(axis=0)
-            m2_c = ((block - mean_c) ** 2).sum(axis=0)
-        total = count + n_c
-        delta = mean_c - mean
-        mean = mean + delta * (n_c / total)
-        m2 = m2 + m2_c + delta**2 * (count * n_c / total)
-        count = total
-    if not with_stats:
-        return None, None
-    std = np.sqrt(m2 / max(count, 1))
-    std[~(std > 1e-12)] = 1.0
-    return mean, std
 
 
 def num_samples(X: Any) -> int:

@@ -22,6 +22,7 @@ from sklearn.base import clone
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, validate_params
 
+from ._targets import obs_columns
 from ._validation import Number
 from .sources import is_anndata, num_samples
 
@@ -99,23 +100,42 @@ def _take(values: Any, rows: np.ndarray) -> Any:
 
 
 def _subsample(X: Any, y: Any, rows: np.ndarray) -> tuple[Any, Any]:
-    if is_anndata(X):
-        by_name = isinstance(y, str) or (
-            isinstance(y, list | tuple)
-            and all(isinstance(c, str) for c in y)
-            and all(c in X.obs.columns for c in y)
-        )
-        return X[rows], y if by_name else _take(y, rows)
-    return _take(X, rows), _take(y, rows)
+    return (X[rows] if is_anndata(X) else _take(X, rows)), _take(y, rows)
 
 
-def _fit_one(estimator: Any, X: Any, y: Any, seed: int) -> tuple[np.ndarray, Any]:
-    with warnings.catch_warnings():
-        # the refits repeat the warnings of the data (e.g. required genes outside
-        # the expression window) once per run: say them once, in the main fit
-        warnings.simplefilter("ignore", UserWarning)
-        fitted = clone(estimator).set_params(random_state=seed).fit(X, y)
+def _fit_one(
+    estimator: Any, X: Any, y: Any, seed: int, run: str
+) -> tuple[np.ndarray, Any]:
+    try:
+        with warnings.catch_warnings():
+            # the refits repeat the warnings of the data (e.g. required genes
+            # outside the expression window) once per run: said once, in the fit
+            warnings.simplefilter("ignore", UserWarning)
+            fitted = clone(estimator).set_params(random_state=seed).fit(X, y)
+    except (ValueError, TypeError, FloatingPointError) as exc:
+        raise type(exc)(
+            f"stability {run} failed: {exc} (a subsample can lose a rare class or "
+            "leave too few cells; use more cells per class, or subsample=1.0)"
+        ) from exc
     return np.asarray(fitted.ranking_), getattr(fitted, "feature_names_in_", None)
+
+
+def _fixed_window(estimator: Any, X: Any, y: Any) -> Any:
+    """The estimator for the refits: the full fit's window, as excluded genes.
+
+    An expression window computed on each subsample would exclude other genes in
+    every refit; the refits must keep out exactly the genes the fit on all cells
+    keeps out. An unfitted estimator with a window is fitted once on all cells.
+    """
+    if estimator.get_params()["expression_window"] is None:
+        return estimator
+    fitted = estimator if hasattr(estimator, "excluded_") else clone(estimator).fit(
+        X, y
+    )  # fmt: skip
+    excluded = [int(i) for i in fitted.excluded_]
+    return clone(estimator).set_params(
+        expression_window=None, excluded_genes=excluded or None
+    )
 
 
 @validate_params(
@@ -123,7 +143,7 @@ def _fit_one(estimator: Any, X: Any, y: Any, seed: int) -> tuple[np.ndarray, Any
         "estimator": [HasMethods(["fit", "get_params", "set_params"])],
         "X": "no_validation",
         "y": "no_validation",
-        "n_runs": [Number(Integral, 1, None, closed="left")],
+        "n_runs": [Number(Integral, 2, None, closed="left")],
         "subsample": [Number(Real, 0, 1, closed="right")],
         "n_jobs": [None, Integral],
         "random_state": ["random_state"],
@@ -146,13 +166,16 @@ def panel_stability(
     ----------
     estimator : YOTOSelector
         An unfitted (or fitted: it is cloned) selector; its parameters are kept and
-        only ``random_state`` changes between runs.
+        only ``random_state`` changes between runs. With ``expression_window``,
+        every refit keeps out the genes the fit on all cells keeps out (its
+        ``excluded_``; an unfitted estimator is fitted once on all cells first),
+        not the genes outside the window on its own subsample.
     X : {array-like, sparse matrix, AnnData} of shape (n_samples, n_features)
         The data, as for ``fit``.
     y : array-like, str or list
         The targets, as for ``fit`` (obs column names with AnnData ``X``).
     n_runs : int, default=10
-        Number of refits.
+        Number of refits (at least 2).
     subsample : float, default=0.8
         Fraction of the cells each run trains on, drawn without replacement; ``1.0``
         varies the seed only.
@@ -172,18 +195,23 @@ def panel_stability(
     Raises
     ------
     ValueError
-        If ``n_runs < 1`` or ``subsample`` is not in ``(0, 1]``.
+        If ``n_runs < 2`` (one run has nothing to compare with) or ``subsample``
+        is not in ``(0, 1]``; a refit that fails names its run.
     """
+    if is_anndata(X):  # names or a y indexed by cell names: as fit reads them
+        y = obs_columns(X, y)
+    refit = _fixed_window(estimator, X, y)
     rng = check_random_state(random_state)
     n_samples = num_samples(X)
     size = max(2, int(round(subsample * n_samples)))
     jobs = []
     seeds = []
-    for _ in range(n_runs):
+    for i in range(n_runs):
         seed = int(rng.randint(np.iinfo(np.int32).max))
         rows = np.sort(rng.choice(n_samples, size=size, replace=False))
         X_run, y_run = _subsample(X, y, rows) if size < n_samples else (X, y)
-        jobs.append(delayed(_fit_one)(estimator, X_run, y_run, seed))
+        run = f"refit {i + 1} of {n_runs} (random_state={seed}, {size} cells)"
+        jobs.append(delayed(_fit_one)(refit, X_run, y_run, seed, run))
         seeds.append(seed)
     results = Parallel(n_jobs=n_jobs)(jobs)
     rankings = np.vstack([r for r, _ in results])

@@ -1,4 +1,4 @@
-"""Command line: ``yoto-sklearn demo | fit | predict``.
+"""Command line: ``yoto-sklearn demo | fit | predict | evaluate``.
 
 Run ``yoto-sklearn --help`` (or ``python -m yoto_sklearn --help``) for the options.
 Bad input ends with a one-line ``yoto-sklearn: error: ...`` on stderr and exit status
@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from ._parser import PROG, CLIError, build_parser
+from ._parser import PROG, CLIError, build_parser, normalize_argv
 
 __all__ = ["main", "build_parser", "read_data", "CLIError"]
 
@@ -43,15 +43,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         bad command-line syntax.
     """
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(normalize_argv(sys.argv[1:] if argv is None else argv))
     try:
-        from ._commands import cmd_demo, cmd_fit, cmd_predict
+        from ._commands import cmd_demo, cmd_evaluate, cmd_fit, cmd_predict
 
-        handlers = {"demo": cmd_demo, "fit": cmd_fit, "predict": cmd_predict}
+        handlers = {
+            "demo": cmd_demo,
+            "fit": cmd_fit,
+            "predict": cmd_predict,
+            "evaluate": cmd_evaluate,
+        }
         return handlers[args.command](args)
     except (CLIError, ValueError, TypeError, OSError, ImportError) as exc:
         message = " ".join(str(exc).split()) or type(exc).__name__
         print(f"{PROG}: error: {message}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # every failure is one line and exit 1
+        message = " ".join(str(exc).split())
+        print(
+            f"{PROG}: error: {type(exc).__name__}: {message} (unexpected: please "
+            "report it with the command you ran)",
+            file=sys.stderr,
+        )
         return 1
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)

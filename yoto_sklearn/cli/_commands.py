@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ._design import design_params, stability_table
+from ..sources import ArraySource
+from ._design import design_params, read_gene_list, stability_table
 from ._outputs import (
     RUN_FILE,
     clear_previous_run,
@@ -49,17 +50,38 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def _parse_set(items: Sequence[str] | None) -> dict[str, Any]:
+    """``--set NAME=VALUE`` pairs, checked against YOTOSelector's parameters."""
+    from .. import YOTOSelector
+
+    valid = YOTOSelector().get_params()
     params: dict[str, Any] = {}
     for item in items or ():
         key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
+        key = key.strip()
+        if not sep or not key:
             raise CLIError(f"--set expects NAME=VALUE, got {item!r}")
+        if key not in valid:
+            raise CLIError(
+                f"--set {key}: not a YOTOSelector parameter; valid names: "
+                + ", ".join(sorted(valid))
+            )
         try:
             value: Any = ast.literal_eval(raw)
         except (ValueError, SyntaxError):
             value = raw
-        params[key.strip()] = value
+        params[key] = value
     return params
+
+
+def _merge(params: dict[str, Any], options: dict[str, Any], flags: dict) -> None:
+    """Add the values of dedicated options; refuse one given by --set as well."""
+    for key, value in options.items():
+        if key in params:
+            raise CLIError(
+                f"{key} given twice: by {flags.get(key, '--' + key.replace('_', '-'))}"
+                f" and by --set {key}=...; keep one"
+            )
+        params[key] = value
 
 
 def _selector_params(args: argparse.Namespace) -> dict[str, Any]:
@@ -67,10 +89,12 @@ def _selector_params(args: argparse.Namespace) -> dict[str, Any]:
     params.setdefault("random_state", args.seed)
     params.setdefault("device", args.device)
     params.setdefault("verbose", 0 if args.quiet else 1)
-    if getattr(args, "max_iter", None) is not None:
-        params["max_iter"] = args.max_iter
-    if getattr(args, "temperature", None) is not None:
-        params["temperature"] = args.temperature
+    options = {
+        key: getattr(args, key)
+        for key in ("max_iter", "temperature")
+        if getattr(args, key, None) is not None
+    }
+    _merge(params, options, {})
     return params
 
 
@@ -111,47 +135,6 @@ def _check_targets(adata: anndata.AnnData, targets: Sequence[str]) -> None:
         )
 
 
-def _split(
-    obs: pd.DataFrame,
-    targets: Sequence[str],
-    task_types: Sequence[str],
-    test_size: float,
-    seed: int | None,
-) -> tuple[np.ndarray, np.ndarray, str | None]:
-    """Train/test cell indices, stratified on the first classification task."""
-    from sklearn.model_selection import train_test_split
-
-    from .._targets import has_classes
-
-    index = np.arange(obs.shape[0])
-    strat_name = next(
-        (t for t, k in zip(targets, task_types, strict=True) if has_classes(k)),
-        None,
-    )
-    stratify = None
-    if strat_name is not None:
-        column = obs[strat_name]
-        labels = column.astype(str).where(column.notna(), "<missing>").to_numpy()
-        if pd.Series(labels).value_counts().min() >= 2:
-            stratify = labels
-        else:
-            strat_name = None
-    train, test = train_test_split(
-        index, test_size=test_size, random_state=seed, stratify=stratify
-    )
-    return np.sort(train), np.sort(test), strat_name
-
-
-def _as_anndata(matrix: Any, obs_names: Any, var_names: Any) -> anndata.AnnData:
-    import anndata
-
-    return anndata.AnnData(
-        X=matrix,
-        obs=pd.DataFrame(index=pd.Index(obs_names).astype(str)),
-        var=pd.DataFrame(index=pd.Index(var_names).astype(str)),
-    )
-
-
 def fit_and_report(
     args: argparse.Namespace,
     adata: anndata.AnnData,
@@ -167,6 +150,7 @@ def fit_and_report(
 ) -> dict[str, Any]:
     """Shared body of ``fit`` and ``demo``: split, fit, evaluate, write."""
     from ..anndata import obs_targets, select_genes
+    from ..evaluation import holdout_split
     from ..sources import anndata_matrix
 
     started = time.perf_counter()
@@ -178,14 +162,15 @@ def fit_and_report(
     if k > n_genes:
         raise CLIError(f"--k {k} is larger than the number of genes ({n_genes})")
     params = _selector_params(args)
-    params.update(design_params(args, all_genes))
+    flags = {"expression_window": "--min/--max-mean-expression"}
+    _merge(params, design_params(args, all_genes), flags)
     stability_runs = getattr(args, "stability_runs", None) or 0
     user_types = _task_type_flags(args, targets, params.pop("task_types", None))
     y_all, task_types = obs_targets(adata.obs, targets, user_types)
 
     if test_size > 0:
-        train_idx, test_idx, strat = _split(
-            adata.obs, targets, task_types, test_size, args.seed
+        train_idx, test_idx, strat = holdout_split(
+            y_all, task_types, test_size, args.seed
         )
         train = adata[train_idx].copy()
         test = adata[test_idx].copy()
@@ -223,7 +208,8 @@ def fit_and_report(
     panel = write_panel(selector, list(gene_names), out)
     model_path = save_model(selector, out)
 
-    X_train = _as_anndata(matrix, train.obs_names, gene_names)
+    # the selector reads the matrix it was fitted on (X, a layer or .raw) itself
+    X_train = train
     record: dict[str, Any] = {
         "data": {
             "source": source,
@@ -257,13 +243,15 @@ def fit_and_report(
     X_eval, y_eval, which = X_train, y_all.iloc[train_idx], "train"
     if test is not None:
         test_matrix = anndata_matrix(test, layer, use_raw)[0]
-        X_eval = _as_anndata(test_matrix, test.obs_names, gene_names)
+        X_eval = test
         y_eval, which = y_all.iloc[test_idx], "test"
         record["test_metrics"] = evaluate_tasks(selector, X_eval, y_eval, task_types)
         if baseline:
-            record["baseline"] = baseline_metrics(
-                matrix, y_all.iloc[train_idx], test_matrix, y_eval, task_types, k
-            )
+            for key, shared in (("baseline", False), ("baseline_shared", True)):
+                record[key] = baseline_metrics(
+                    matrix, y_all.iloc[train_idx], test_matrix, y_eval, task_types,
+                    k, shared=shared,
+                )  # fmt: skip
     # The record is complete before any picture is drawn: a plotting failure
     # cannot leave a run folder without its metrics.
     record["plots"] = []
@@ -293,6 +281,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     targets = list(dict.fromkeys(args.target))
     if args.layer is not None and args.use_raw:
         raise CLIError("use either --layer or --use-raw, not both")
+    _parse_set(args.set)  # a misspelt --set name fails before the data are read
     extra = None
     if args.obs is not None:
         extra = read_obs_table(Path(args.obs))
@@ -370,9 +359,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"\nTest metrics on {n_test} held-out cells, k={args.k} genes:")
         print(format_table(metric_rows(record, with_baseline=True)))
         print(
-            "YOTO: one model, one shared panel for all tasks, trained once. "
-            "Baseline: SelectKBest(f_classif)+LogisticRegression "
-            "(f_regression+Ridge for regression), its own k genes per task."
+            f"YOTO: one model, one panel of {args.k} genes for all tasks, trained "
+            "once. Same budget: one panel of the same k genes for all tasks (the "
+            "round-robin merge of each task's f_classif / f_regression ranking), "
+            "then LogisticRegression / Ridge per task. Own k genes per task: "
+            f"SelectKBest picks {args.k} genes for each task separately (up to "
+            f"{args.k * len(record['targets'])} genes in all), a larger budget "
+            "than YOTO's."
         )
         print(f"\nYOTO panel ({len(record['panel'])} genes, best first):")
         print(wrap(record["panel"]))
@@ -387,6 +380,38 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _predict_matrix(
+    args: argparse.Namespace, selector: Any, record: dict[str, Any]
+) -> tuple[str | None, bool]:
+    """Which matrix of DATA to read: the flags, else what the model was fitted on.
+
+    The model file records it (``anndata_input_``); older files fall back on the
+    run's metrics.json, and without either X is read with a note.
+    """
+    fitted = getattr(selector, "anndata_input_", None)
+    unknown = fitted is not None and fitted.get("use_raw") is None
+    if unknown and "data" in record:  # an older model file: its run's record
+        fitted, unknown = (
+            {k: record["data"].get(k) for k in ("layer", "use_raw")},
+            False,
+        )
+    if unknown and args.layer is None and args.use_raw is None:
+        say(
+            args,
+            "note: the model file does not say which matrix it was fitted on "
+            "(saved before yoto-sklearn recorded it); reading X. Pass --use-raw "
+            "or --layer NAME if it was another.",
+        )
+    fitted = fitted or {}
+    use_raw = args.use_raw if args.use_raw is not None else bool(fitted.get("use_raw"))
+    layer = args.layer if args.layer is not None else fitted.get("layer")
+    if args.layer == "" or args.use_raw:
+        layer = None
+    if args.layer:
+        use_raw = False
+    return layer, use_raw
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     """``yoto-sklearn predict``."""
     import scipy.sparse as sp
@@ -399,30 +424,25 @@ def cmd_predict(args: argparse.Namespace) -> int:
     data = Path(args.data)
     if not data.exists():
         raise FileNotFoundError(f"no such file or folder: {data}")
-    fitted = record.get("data", {})
-    use_raw = args.use_raw if args.use_raw is not None else fitted.get("use_raw", False)
-    layer = args.layer if args.layer is not None else fitted.get("layer")
-    if args.layer == "":
-        layer = None
-
     selector = load_model(model_path)
+    layer, use_raw = _predict_matrix(args, selector, record)
     support = np.asarray(selector.support_, dtype=int)
     n_features = int(selector.n_features_in_)
     fitted_names = getattr(selector, "feature_names_in_", None)
     names = None if fitted_names is None else [str(n) for n in fitted_names]
     block, cells = read_panel_columns(data, names, n_features, support, layer, use_raw)
 
-    # Only the panel columns are read; the others are zeros (the prediction
-    # never looks at them: YOTO masks every non-panel gene).
-    block = sp.csr_matrix(block, dtype=np.float32)
+    # Only the panel columns are read (matched by name above); the others are
+    # zeros, which the prediction never looks at (YOTO masks every non-panel gene).
+    # The values keep their dtype: a binarised model detects on them as stored.
+    block = sp.csr_matrix(block)
     coo = block.tocoo()
     full = sp.csr_matrix(
         (coo.data, (coo.row, support[coo.col])),
         shape=(block.shape[0], n_features),
-        dtype=np.float32,
+        dtype=block.dtype,
     )
-    # named model: an AnnData whose var_names the model checks; unnamed: positions
-    X = full if names is None else _as_anndata(full, cells, names)
+    X = ArraySource(full)
     pred = predict_table(selector, X)
     task_names = list(getattr(selector, "task_names_", [])) or [
         f"task_{j}" for j in range(pred.shape[1])
@@ -445,4 +465,69 @@ def cmd_predict(args: argparse.Namespace) -> int:
         f"predicted {len(task_names)} task(s) for {table.shape[0]} cells from "
         f"{support.size} panel genes -> {out}",
     )
+    return 0
+
+
+def _panel_arguments(items: Sequence[str]) -> dict[str, list[str]]:
+    """``{name: genes}`` of the PANEL arguments (files or comma lists)."""
+    panels: dict[str, list[str]] = {}
+    for i, item in enumerate(items, start=1):
+        name, sep, text = item.partition("=")
+        if not sep or Path(item).is_file():
+            name, text = "", item
+        path = Path(text)
+        if not name:
+            name = path.stem if path.is_file() else f"panel{i}"
+            if path.is_file() and name == "panel":  # a run's panel.csv
+                name = path.parent.name or name
+        base, n = name, 2
+        while name in panels:
+            name, n = f"{base}_{n}", n + 1
+        panels[name] = read_gene_list(text, f"PANEL {item!r}")
+    return panels
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """``yoto-sklearn evaluate``."""
+    from ..evaluation import evaluate_panel
+
+    if args.layer is not None and args.use_raw:
+        raise CLIError("use either --layer or --use-raw, not both")
+    out = Path(args.out) if args.out else None
+    if out is not None and TABLE_SUFFIXES.get(data_suffix(out)) is None:
+        raise CLIError(f"--out must end in .csv or .tsv, got {out.name!r}")
+    panels = _panel_arguments(args.panels)
+    targets = list(dict.fromkeys(args.target))
+    adata = read_data(args.data, targets)
+    _check_targets(adata, targets)
+    params = _selector_params(args)
+    params.pop("random_state")  # the split's and the heads' seed: --seed
+    params["verbose"] = 0
+    say(args, f"evaluating {len(panels)} panel(s) on {adata.n_obs} cells ...")
+    with warnings.catch_warnings():
+        if args.quiet:
+            warnings.simplefilter("ignore")
+        table = evaluate_panel(
+            adata,
+            panels,
+            targets,
+            layer=args.layer,
+            use_raw=args.use_raw,
+            test_size=args.test_size,
+            random_state=args.seed,
+            spapros=False if args.no_spapros else None,
+            forest_min_cells=args.forest_min_cells,
+            key_added=None,
+            **params,
+        )
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(out, sep=TABLE_SUFFIXES[data_suffix(out)])
+    if not args.quiet:
+        rows = [["model", "task", "metric", *table.columns]]
+        for (model, task, metric), values in table.iterrows():
+            rows.append([model, task, metric, *(f"{v:.3f}" for v in values)])
+        print(format_table(rows))
+        if out is not None:
+            print(f"Wrote {out}")
     return 0

@@ -12,34 +12,60 @@ import pandas as pd
 from ._parser import CLIError
 from .readers import TABLE_SUFFIXES, suffix
 
+# A first row (or line) holding one of these names is a header, not a gene.
+GENE_HEADERS = {"gene", "genes", "gene_name", "gene_names", "gene_symbol", "symbol"}
+LIST_SUFFIXES = (".txt", ".csv", ".tsv", ".list")
+
+
+def _looks_like_path(text: str) -> bool:
+    lowered = text.lower().removesuffix(".gz")
+    return "/" in text or "\\" in text or lowered.endswith(LIST_SUFFIXES)
+
 
 def read_gene_list(text: str, option: str) -> list[str]:
     """Genes from a comma-separated list or a file.
 
-    A file holds one gene per line (``.txt`` or no suffix), or is a CSV/TSV with a
-    ``gene`` column (the ``panel.csv`` of an earlier run) or a single column.
+    The rule for files: every line (row) is a gene, the first included, unless the
+    first row names a gene column (``gene``, ``genes``, ``gene_name``,
+    ``gene_symbol``, ``symbol``; any case), which is then a header. A CSV/TSV
+    with several columns needs that header (``panel.csv`` of an earlier run has
+    it); its other columns are ignored. Empty lines and lines starting with ``#``
+    are skipped; a UTF-8 byte-order mark is dropped.
+
+    Raises
+    ------
+    CLIError
+        A path that is not a file, a file without genes, or several columns
+        without a gene header.
     """
     path = Path(text)
     if not path.is_file():
+        if path.is_dir():
+            raise CLIError(f"{option}: {text} is a folder, not a gene list file")
+        if _looks_like_path(text):
+            raise CLIError(f"{option}: no such file: {text}")
         genes = [g.strip() for g in text.split(",") if g.strip()]
         if not genes:
             raise CLIError(f"{option} is empty")
         return genes
+    lines = [
+        line
+        for line in path.read_text(encoding="utf-8-sig").splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
     kind = suffix(path)
-    if kind in (".csv", ".tsv"):
-        table = pd.read_csv(path, sep=TABLE_SUFFIXES[kind], dtype=str)
-        if "gene" in table.columns:
-            column = table["gene"]
-        elif table.shape[1] == 1:
-            column = table.iloc[:, 0]
-        else:
-            raise CLIError(
-                f"{option} file {path.name} has several columns and none is 'gene'"
-            )
-        genes = [str(g).strip() for g in column.dropna()]
-    else:
-        lines = path.read_text().splitlines()
-        genes = [g.strip() for g in lines if g.strip() and not g.startswith("#")]
+    sep = TABLE_SUFFIXES.get(kind) if kind in (".csv", ".tsv") else None
+    rows = [[cell.strip().strip('"') for cell in line.split(sep)] for line in lines]
+    column = 0
+    if rows and any(cell.lower() in GENE_HEADERS for cell in rows[0]):
+        column = next(i for i, c in enumerate(rows[0]) if c.lower() in GENE_HEADERS)
+        rows = rows[1:]
+    elif rows and max(len(r) for r in rows) > 1:
+        raise CLIError(
+            f"{option} file {path.name} has several columns and no 'gene' column "
+            "header; name the column of genes 'gene', or list one gene per line"
+        )
+    genes = [r[column] for r in rows if len(r) > column and r[column]]
     if not genes:
         raise CLIError(f"{option} file {path.name} lists no gene")
     return genes

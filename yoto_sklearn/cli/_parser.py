@@ -16,6 +16,22 @@ class CLIError(Exception):
     """Bad input detected by the command line itself (one-line message)."""
 
 
+def normalize_argv(argv: list[str]) -> list[str]:
+    """``--binarize`` followed by a word that is not a number takes no value.
+
+    ``--binarize [THRESHOLD]`` would otherwise swallow the next argument (the data
+    file, say) as its threshold.
+    """
+    out = list(argv)
+    for i, token in enumerate(out[:-1]):
+        if token == "--binarize":
+            try:
+                float(out[i + 1])
+            except ValueError:
+                out[i] = "--binarize=0"
+    return out
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -23,6 +39,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
+
+
+def _at_least_two(text: str) -> int:
+    value = _positive_int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(
+            f"expected at least 2 runs (one run has nothing to compare with), got "
+            f"{value}"
+        )
     return value
 
 
@@ -103,7 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
         "  yoto-sklearn demo\n"
         "  yoto-sklearn fit cells.h5ad --target cell_type --target phase --k 50 "
         "--out run/\n"
-        "  yoto-sklearn predict run/ new_cells.h5ad --out predictions.csv\n\n"
+        "  yoto-sklearn predict run/ new_cells.h5ad --out predictions.csv\n"
+        "  yoto-sklearn evaluate vendor.csv run/panel.csv cells.h5ad -t cell_type\n\n"
         "Run 'yoto-sklearn COMMAND --help' for the options of a command.",
     )
     parser.add_argument(
@@ -239,7 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     design.add_argument(
         "--stability-runs",
-        type=_positive_int,
+        type=_at_least_two,
         metavar="N",
         default=None,
         help="refit N times on 80%% subsamples with other seeds; write each gene's "
@@ -302,4 +329,58 @@ def build_parser() -> argparse.ArgumentParser:
         help="read .raw (default: as recorded at fit)",
     )
     _quiet(predict)
+
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="score gene panels (yours, a vendor's, YOTO's) on held-out cells",
+        description="Hold out cells of DATA and score each PANEL on them: YOTO's "
+        "heads trained on the panel and a LogisticRegression (Ridge) refit per "
+        "--target, and, when spapros is installed, spapros's ProbesetEvaluator "
+        "metric families (cell-type recovery, variation recovery, redundancy). "
+        "Several panels are scored side by side on the same split.",
+    )
+    evaluate.add_argument(
+        "panels",
+        nargs="+",
+        metavar="PANEL",
+        help="a gene list: a file (one gene per line, or a CSV/TSV with a 'gene' "
+        "column such as a run's panel.csv) or a comma-separated list; named after "
+        "the file (NAME=FILE to name it yourself)",
+    )
+    evaluate.add_argument("data", metavar="DATA", help="cells with labels (as for fit)")
+    evaluate.add_argument(
+        "--target",
+        "-t",
+        action="append",
+        required=True,
+        metavar="COL",
+        help="obs column (or CSV column) to predict, one task each (repeatable)",
+    )
+    evaluate.add_argument("--layer", help="read this .layers entry instead of X")
+    evaluate.add_argument("--use-raw", action="store_true", help="read .raw")
+    evaluate.add_argument(
+        "--test-size",
+        type=_fraction,
+        metavar="FRACTION",
+        default=0.25,
+        help="fraction of cells held out (default: %(default)s)",
+    )
+    evaluate.add_argument(
+        "--no-spapros",
+        action="store_true",
+        help="leave out spapros's metric families (default: used when installed)",
+    )
+    evaluate.add_argument(
+        "--forest-min-cells",
+        type=_positive_int,
+        metavar="N",
+        default=40,
+        help="minimum held-out cells of a cell type for spapros's forests "
+        "(spapros's default: %(default)s)",
+    )
+    evaluate.add_argument(
+        "--out", metavar="FILE", help="write the table here (.csv or .tsv)"
+    )
+    _training_options(evaluate)
+    _common(evaluate)
     return parser

@@ -82,6 +82,8 @@ def read_data(
     if path.is_dir():
         return _read_10x_folder(path)
     kind = suffix(path)
+    if kind == ".h5" and _is_h5ad(path):
+        kind = ".h5ad"  # an .h5ad under another name
     if kind == ".h5ad":
         try:
             with warnings.catch_warnings():
@@ -131,6 +133,19 @@ def _read_10x_folder(folder: Path) -> anndata.AnnData:
         raise CLIError(f"cannot read the 10x folder {folder}: {exc}") from None
 
 
+def _is_h5ad(path: Path) -> bool:
+    """Whether an HDF5 file is an AnnData file (anndata writes ``encoding-type``)."""
+    try:
+        import h5py
+
+        with h5py.File(path, "r") as fh:
+            kind = fh.attrs.get("encoding-type", b"")
+            kind = kind.decode() if isinstance(kind, bytes) else str(kind)
+            return kind == "anndata" or {"obs", "var"} <= set(fh.keys())
+    except (OSError, ImportError):
+        return False
+
+
 def _read_10x_h5(path: Path) -> anndata.AnnData:
     sc = _scanpy("a 10x .h5 file")
     try:
@@ -138,9 +153,31 @@ def _read_10x_h5(path: Path) -> anndata.AnnData:
             warnings.simplefilter("ignore", UserWarning)
             adata = sc.read_10x_h5(path)
             adata.var_names_make_unique()
-    except (ValueError, KeyError, IndexError, OSError) as exc:
-        raise CLIError(f"cannot read {path} as a 10x .h5 file: {exc}") from None
+    except Exception as exc:  # any reader failure: one line naming the file
+        first = (str(exc).splitlines() or [""])[0]
+        raise CLIError(
+            f"cannot read {path} as a 10x .h5 file (neither a Cell Ranger .h5 nor "
+            f"an .h5ad): {type(exc).__name__}: {first}"
+        ) from None
     return adata
+
+
+def table_separator(path: Path) -> str:
+    """The separator of a table: by suffix, or ``;`` when the header has no comma.
+
+    A European-locale spreadsheet saves ``.csv`` files with ``;``; read as commas
+    they would be one column.
+    """
+    sep = TABLE_SUFFIXES[suffix(path)]
+    if sep == ",":
+        import gzip
+
+        opener = gzip.open if path.suffix.lower() == ".gz" else open
+        with opener(path, "rt", encoding="utf-8-sig") as fh:
+            first = fh.readline()
+        if "," not in first and ";" in first:
+            return ";"
+    return sep
 
 
 def _header(path: Path, sep: str) -> list[str]:
@@ -202,7 +239,7 @@ def read_table(
     """
     import anndata
 
-    sep = TABLE_SUFFIXES[suffix(path)]
+    sep = table_separator(path)
     names = _header(path, sep)
     for target in targets:
         if target not in names:
@@ -269,8 +306,9 @@ def read_obs_table(path: Path) -> pd.DataFrame:
     kind = suffix(path)
     if kind not in TABLE_SUFFIXES:
         raise CLIError(f"--obs must be a .csv or .tsv file, got {path.name!r}")
-    _header(path, TABLE_SUFFIXES[kind])  # unique names
-    table = pd.read_csv(path, sep=TABLE_SUFFIXES[kind], index_col=0)
+    sep = table_separator(path)
+    _header(path, sep)  # unique names
+    table = pd.read_csv(path, sep=sep, index_col=0)
     table.index = table.index.astype(str)
     return table
 
@@ -282,6 +320,19 @@ def require_genes(panel: Sequence[str], available: pd.Index, data: Path) -> None
     if missing:
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
         raise CLIError(f"panel gene {missing[0]!r}{more} is missing from {data}")
+
+
+def _positions(panel: Sequence[str], names: pd.Index, data: Path) -> np.ndarray:
+    """Column of each panel gene; duplicated names elsewhere do not matter."""
+    require_genes(panel, names, data)
+    found = pd.Series(np.arange(len(names))).groupby(np.asarray(names)).agg(list)
+    repeated = [g for g in panel if len(found[g]) > 1]
+    if repeated:
+        raise CLIError(
+            f"panel gene {repeated[0]!r} appears {len(found[repeated[0]])} times in "
+            f"{data}'s gene names: make them unique"
+        )
+    return np.asarray([found[g][0] for g in panel], dtype=int)
 
 
 def read_panel_columns(
@@ -300,7 +351,7 @@ def read_panel_columns(
     panel = None if gene_names is None else [str(gene_names[i]) for i in support]
     kind = suffix(data) if data.is_file() else ""
     if data.is_file() and kind in TABLE_SUFFIXES and panel is not None:
-        require_genes(panel, pd.Index(_header(data, TABLE_SUFFIXES[kind])), data)
+        require_genes(panel, pd.Index(_header(data, table_separator(data))), data)
         adata = read_table(data, (), usecols=panel)
         return adata[:, panel].X, adata.obs_names
     adata = read_data(data, backed=kind == ".h5ad")
@@ -324,8 +375,7 @@ def read_panel_columns(
                     f"{n_features} genes in the fitted order; it has {matrix.shape[1]}"
                 )
         else:
-            require_genes(panel, names.astype(str), data)
-            positions = names.astype(str).get_indexer(panel)
+            positions = _positions(panel, names.astype(str), data)
         order = np.argsort(positions, kind="stable")
         block = matrix[:, positions[order]]  # backed files need increasing order
         inverse = np.empty_like(order)

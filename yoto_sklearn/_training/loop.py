@@ -15,20 +15,17 @@ Training has two phases inside the one run:
 The seams: :func:`train` is keyword-only and takes the loss (``loss_fn``) and the
 validation (``evaluate_fn``) as arguments; per-epoch ``callbacks``
 (:mod:`yoto_sklearn.callbacks`) see every epoch and can stop training; mini-batches
-become tensors in one plain function (:func:`batch_tensors`). The helpers that are
-not about the estimator (device, seeds, the validation split, thread count) live
-here too.
+become tensors in one plain function (``batches.batch_tensors``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import inspect
 import math
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,13 +33,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_random_state
 
-from ._batches import GeneBatches, PanelBatches, TrainingData
-from ._network import YOTONetwork
-from ._targets import CLASSIFICATION, REGRESSION, TaskSpec, class_weights
-from .callbacks import EpochInfo
-from .sources import epoch_rows
+from .._network import YOTONetwork
+from .._targets import CLASSIFICATION, REGRESSION, TaskSpec, class_weights
+from ..callbacks import EpochInfo
+from ..sources import epoch_rows
+from .batches import GeneBatches, PanelBatches, TrainingData
 
 
 # ------------------------------------------------------------------ records
@@ -93,11 +89,17 @@ class TrainConfig:
 
 @dataclass
 class TaskLoss:
-    """How to compute one task's loss from its head output."""
+    """How to compute one task's loss from its head output.
+
+    An ``auxiliary`` task (e.g. a structure target) counts in the loss, the
+    validation loss included, but not in the validation score, which is the mean
+    over the user's tasks.
+    """
 
     kind: str
     weight: float
     class_weight: torch.Tensor | None = None
+    auxiliary: bool = False
 
 
 @dataclass
@@ -127,15 +129,20 @@ def task_losses(
     weights: Sequence[float],
     scheme: str | None,
     device: torch.device,
+    auxiliary: Sequence[float] = (),
 ) -> list[TaskLoss]:
-    """One :class:`TaskLoss` per task, class weights from the training labels."""
+    """One :class:`TaskLoss` per task, class weights from the training labels.
+
+    ``auxiliary`` weights add auxiliary regression tasks (structure targets) last.
+    """
     out = []
     for j, (task, weight) in enumerate(zip(tasks, weights, strict=True)):
         cw = class_weights(task, Y_train[:, j], scheme)
         if cw is not None:
             cw = torch.as_tensor(cw, dtype=torch.float32, device=device)
         out.append(TaskLoss(task.kind, weight, cw))
-    return out
+    aux = [TaskLoss(REGRESSION, w, None, auxiliary=True) for w in auxiliary]
+    return out + aux
 
 
 # ------------------------------------------------------------------- losses
@@ -281,7 +288,8 @@ def evaluate(
         if tally.weight_sum == 0:
             continue
         total_loss += spec.weight * tally.loss_sum / tally.weight_sum
-        scores.append(tally.score())
+        if not spec.auxiliary:
+            scores.append(tally.score())
     return total_loss, float(np.mean(scores)) if scores else float("nan")
 
 
@@ -594,102 +602,3 @@ def check_finite_network(net: YOTONetwork) -> None:
                 f"Training produced non-finite weights ({name!r}). Check X for "
                 "extreme values, or lower learning_rate / score_learning_rate."
             )
-
-
-# ------------------------------------------- helpers not about the estimator
-@contextlib.contextmanager
-def torch_threads(n_threads: int | None) -> Iterator[None]:
-    """Run the block with ``n_threads`` torch intra-op threads, then restore.
-
-    CPU results depend on the thread count in the last bits (reductions are split
-    differently), and joblib workers start with fewer threads than the main process.
-    Pinning the count makes fits bit-identical across processes. ``None`` keeps the
-    current setting.
-    """
-    if n_threads is None:
-        yield
-        return
-    previous = torch.get_num_threads()
-    torch.set_num_threads(int(n_threads))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
-def resolve_device(device: Any) -> torch.device:
-    """Turn the ``device`` parameter into a usable :class:`torch.device`.
-
-    Raises
-    ------
-    ValueError
-        If the name is not a torch device, or names an accelerator that is absent.
-    """
-    if isinstance(device, torch.device):
-        dev = device
-    elif device == "auto":
-        dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    else:
-        try:
-            dev = torch.device(device)
-        except (RuntimeError, TypeError) as exc:
-            raise ValueError(
-                f"Unknown device {device!r}; use 'auto', 'cpu', 'cuda' or 'cuda:N'."
-            ) from exc
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(
-                f"device={device!r} was requested but CUDA is not available on this "
-                "machine; use device='cpu' or 'auto'."
-            )
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ValueError(
-                f"device={device!r}: only {torch.cuda.device_count()} CUDA device(s) "
-                "are visible."
-            )
-    elif dev.type == "mps":
-        if not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
-            raise ValueError(
-                f"device={device!r} was requested but MPS is not available."
-            )
-    elif dev.type != "cpu":
-        raise ValueError(
-            f"Unsupported device {device!r}; use 'auto', 'cpu', 'cuda' or 'mps'."
-        )
-    return dev
-
-
-def derive_seed(random_state: Any) -> int:
-    """An int seed from ``random_state`` without touching numpy's global RNG."""
-    if random_state is None:
-        return int(np.random.SeedSequence().generate_state(1)[0] & 0x7FFFFFFF)
-    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
-
-
-@contextlib.contextmanager
-def seeded_torch(seed: int, device: torch.device) -> Iterator[None]:
-    """Seed torch for the block (weights, dropout), restoring the global RNG after."""
-    devices = [device.index or 0] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.random.default_generator.manual_seed(seed)
-        if device.type == "cuda":
-            torch.cuda.manual_seed(seed)
-        yield
-
-
-def stratified_split(
-    rng: np.random.Generator, groups: np.ndarray, fraction: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per-group random split; groups of one member stay in the training part."""
-    val: list[np.ndarray] = []
-    train_rows: list[np.ndarray] = []
-    for g in np.unique(groups):
-        members = rng.permutation(np.flatnonzero(groups == g))
-        n_val = int(round(fraction * len(members))) if len(members) > 1 else 0
-        val.append(members[:n_val])
-        train_rows.append(members[n_val:])
-    val_idx = np.sort(np.concatenate(val))
-    train_idx = np.sort(np.concatenate(train_rows))
-    if len(val_idx) == 0 and len(train_idx) > 2:
-        val_idx, train_idx = train_idx[-1:], train_idx[:-1]
-    return train_idx, val_idx

@@ -14,8 +14,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._network import YOTONetwork
-from .sources import RowSource
+from .._network import YOTONetwork
+from ..sources import RowSource
 
 
 @dataclass
