@@ -90,13 +90,19 @@ def report(path=CSV) -> str:
             f"Δ {v}" for v in variants if v != "off") + " |")  # fmt: skip
         L.append("|---" * (4 + len(variants) - 1) + "|")
         keyed = d.set_index(["task", "metric", "k", "variant", "seed"])["value"]
+        keyed = keyed.sort_index()
         for task, metric, k in (
             d[["task", "metric", "k"]].drop_duplicates().itertuples(index=False)
         ):
+            if (task, metric, k, "off") not in keyed.index.droplevel("seed"):
+                continue
             off = keyed.loc[(task, metric, k, "off")]
             cells = [f"{off.mean():.3f} ({len(off)})"]
             for v in variants:
                 if v == "off":
+                    continue
+                if (task, metric, k, v) not in keyed.index.droplevel("seed"):
+                    cells.append("–")
                     continue
                 other = keyed.loc[(task, metric, k, v)]
                 common = other.index.intersection(off.index)

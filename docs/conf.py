@@ -17,6 +17,9 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 import yoto_sklearn  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from gallery_scraper import pyplot_free_scraper  # noqa: E402
+
 project = "yoto-sklearn"
 author = "yoto-sklearn developers"
 copyright = "2026, yoto-sklearn developers"  # noqa: A001
@@ -62,6 +65,8 @@ sphinx_gallery_conf = {
     "download_all_examples": False,
     "remove_config_comments": True,
     "within_subsection_order": "FileNameSortKey",
+    # pyplot's figures, and the pyplot-free ones yoto_sklearn.plotting returns
+    "image_scrapers": ("matplotlib", pyplot_free_scraper),
 }
 
 html_theme = "pydata_sphinx_theme"

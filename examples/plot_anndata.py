@@ -24,6 +24,6 @@ print(adata.uns["yoto"]["metrics"])
 
 # %%
 # Expression of the panel genes by cell population.
-plotting.plot_panel_expression(
+fig = plotting.plot_panel_expression(
     sel, adata.raw.to_adata(), adata.obs["bulk_labels"], title="bulk_labels"
 )

@@ -70,10 +70,10 @@ print(pd.DataFrame(rows).round(3).to_string(index=False))
 
 # %%
 # The learned gene scores, the panel highlighted.
-plotting.plot_gene_scores(sel, feature_names=genes)
+fig = plotting.plot_gene_scores(sel, feature_names=genes)
 
 # %%
 # The panel's expression by cell population: a marker for every population?
-plotting.plot_panel_expression(
+fig = plotting.plot_panel_expression(
     sel, X_frame.iloc[test], Y["bulk_labels"].to_numpy()[test], title="bulk_labels"
 )

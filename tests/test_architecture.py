@@ -31,6 +31,7 @@ LAYERS = {
     "_selector": 5,
     "yoto_sklearn": 5,  # the package's lazy public names: the estimator
     "stability": 6,
+    "refit": 6,
     "plotting": 6,
     "anndata": 6,
     "evaluation": 7,

@@ -16,6 +16,7 @@ __version__ = "0.1.0.dev0"
 
 _LAZY = {
     "YOTOSelector": "._selector",
+    "PanelRefit": ".refit",
     "make_masked_scorer": ".metrics",
     "masked_accuracy_scorer": ".metrics",
     "masked_f1_macro_scorer": ".metrics",
@@ -23,6 +24,7 @@ _LAZY = {
 }
 
 __all__ = [
+    "PanelRefit",
     "YOTOSelector",
     "__version__",
     "make_masked_scorer",
@@ -39,6 +41,7 @@ if TYPE_CHECKING:  # pragma: no cover
         masked_f1_macro_scorer,
         masked_task_scores,
     )
+    from .refit import PanelRefit
 
 
 def __getattr__(name: str) -> Any:

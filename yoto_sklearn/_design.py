@@ -114,6 +114,37 @@ def apply_window(
     return PanelDesign(design.k, design.required, excluded, window)
 
 
+SCALED_HINT = (
+    "use the log-normalised expression instead: use_raw=True or layer=... "
+    "(yoto-sklearn: --use-raw or --layer NAME)"
+)
+
+
+def warn_if_scaled(mean: np.ndarray, what: str) -> None:
+    """Warn when X looks scaled: genes with a negative mean, or centred genes.
+
+    Expression (counts, log-normalised values) has non-negative gene means that
+    are not all zero; z-scores have means of zero (or negative after clipping).
+    Expression-based options (``binarize``, ``expression_window``) and pictures
+    (fraction of cells expressing a gene) mean something else on scaled values.
+    """
+    mean = np.asarray(mean)
+    negative = int((mean < 0).sum())
+    centred = float(np.mean(np.abs(mean) < 1e-6))
+    if negative or centred > 0.5:
+        seen = (
+            f"{negative} gene(s) have a negative mean"
+            if negative
+            else f"{centred:.0%} of the genes have a mean of 0"
+        )
+        warnings.warn(
+            f"X looks scaled ({seen}, as z-scores do): {what} compares "
+            f"expression values, which scaled data are not; {SCALED_HINT}.",
+            UserWarning,
+            stacklevel=7,
+        )
+
+
 def check_detection(rate: np.ndarray, threshold: float, n_obs: int) -> None:
     """Refuse a threshold that detects nothing; warn when it detects almost nothing.
 
@@ -170,14 +201,19 @@ def prepare_columns(
     """
     window = design.window
     mean = scale = window_mean = None
-    if standardize or scan or window is not None:
+    on_values = window is not None or threshold is not None
+    if standardize or scan or on_values:
         mean, scale, *rest = scan_columns(
             source,
             stats_rows,
-            standardize or window is not None,
+            standardize or on_values,
             all_rows_mean=window is not None and stats_rows is not None,
         )
         window_mean = rest[0] if rest else mean
+        if on_values:
+            warn_if_scaled(
+                mean, "binarize" if threshold is not None else "expression_window"
+            )
     design = apply_window(design, window_mean, source.n_vars, names)
     if threshold is not None:
         source = binarized(source, threshold)

@@ -230,6 +230,11 @@ def save_model(estimator: Any, path: str | os.PathLike) -> None:
         fd, tmp = tempfile.mkstemp(prefix=".yoto-", suffix=".tmp", dir=folder)
         os.close(fd)
         save_file(tensors, tmp, metadata=header)
+        # mkstemp makes the file private (0600); a model file gets the mode the
+        # user's other files get (0644 with the usual umask)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except OSError as exc:  # name the file asked for, not the temporary one
         raise type(exc)(

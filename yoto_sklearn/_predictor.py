@@ -197,6 +197,32 @@ class PanelPredictorMixin:
         return out
 
     @shared("X_predict")
+    def predict_frame(self, X: Any) -> pd.DataFrame:
+        """Predictions of every task as a table, one column per task name.
+
+        :meth:`predict` returns a bare array (an ``object`` array when the tasks'
+        types differ); this names the columns and keeps the cells' names.
+
+        Parameters
+        ----------
+        {X_predict}
+
+        Returns
+        -------
+        y_pred : pandas.DataFrame of shape (n_samples, n_tasks)
+            Class labels or values per task (columns ``task_names_``), indexed by
+            ``obs_names`` for an AnnData and by the index of a DataFrame ``X``.
+        """
+        preds = self._task_predictions(X)
+        index = None
+        if sources.is_anndata(X):
+            index = pd.Index(X.obs_names)
+        elif isinstance(X, pd.DataFrame):
+            index = X.index
+        columns = dict(zip(self.task_names_, preds, strict=True))
+        return pd.DataFrame(columns, index=index)
+
+    @shared("X_predict")
     def predict_proba(self, X: Any) -> np.ndarray | list[np.ndarray | None]:
         """Class probabilities of the classification task(s).
 

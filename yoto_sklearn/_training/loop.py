@@ -487,6 +487,7 @@ def train(
     genes = GeneBatches(data, device, net)
     refine: PanelBatches | None = None
     bs = run.batch_size
+    why = ""  # why training stopped early, for the progress bar
     bar = tqdm(range(config.max_iter), desc="YOTO", unit="epoch",
                disable=config.verbose <= 0, leave=True)  # fmt: skip
     for epoch in bar:
@@ -526,6 +527,7 @@ def train(
             _non_finite(epoch, epoch_loss, best_state)
             net.load_state_dict(best_state)
             history.stopped_early = True
+            why = "the loss became non-finite; the best weights were restored"
             break
         postfix = {"loss": f"{epoch_loss:.4f}", "tau": f"{tau:.3g}"}
         stop = False
@@ -549,6 +551,14 @@ def train(
         if stop:
             history.stopped_early = True
             break
+    if config.verbose > 0 and history.stopped_early:
+        why = why or (
+            "a callback asked to stop"
+            if history.stopped_by_callback
+            else f"no validation improvement for {config.n_iter_no_change} epochs"
+        )
+        bar.write(f"YOTO stopped early at epoch {history.n_iter} of "
+                  f"{config.max_iter}: {why}")  # fmt: skip
     bar.close()
     if refine is not None:
         refine.release()

@@ -182,9 +182,13 @@ def write_plots(
         selector, feature_names=list(gene_names), path=out / "gene_scores.png"
     )
     written.append("gene_scores.png")
-    figures = plotting.plot_confusion_matrices(
-        selector, X_eval, y_eval, directory=out, prefix=f"confusion_{which}_"
+    cells = (
+        "held-out test cells" if which == "test" else "training cells (not held out)"
     )
+    figures = plotting.plot_confusion_matrices(
+        selector, X_eval, y_eval, directory=out, prefix=f"confusion_{which}_",
+        cells=cells,
+    )  # fmt: skip
     written += [
         Path(plotting.task_png(".", f"confusion_{which}_", name)).name
         for name in figures

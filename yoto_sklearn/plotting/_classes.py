@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +35,7 @@ from ._common import (
         "labels": [None, "array-like"],
         "title": [None, str],
         "normalize": ["boolean"],
+        "cells": [None, str],
         "path": PATH,
         "dpi": DPI,
     },
@@ -47,6 +49,7 @@ def plot_confusion_matrix(
     labels: Sequence[Any] | None = None,
     title: str | None = None,
     normalize: bool = True,
+    cells: str | None = None,
     path: str | os.PathLike[str] | None = None,
     dpi: int = 120,
 ) -> Figure:
@@ -64,6 +67,10 @@ def plot_confusion_matrix(
     normalize : bool, default=True
         Show the fraction of each true class (rows sum to 1), with the cell
         counts in the row labels.
+    cells : str, optional
+        Which cells these are, for the title (e.g. ``"held-out test cells"`` or
+        ``"training cells (not held out)"``): an accuracy on the cells a model
+        was trained on must not read like a held-out result.
     {path_dpi}
 
     Returns
@@ -121,7 +128,8 @@ def plot_confusion_matrix(
                         color="white" if shown[i, j] > 0.5 * shown.max() else "black",
                     )  # fmt: skip
     accuracy = float(np.trace(cm) / max(cm.sum(), 1))
-    ax.set_title(f"{title + ': ' if title else ''}accuracy {accuracy:.3f}")
+    which = f"{int(cm.sum())} {cells}" if cells else f"{int(cm.sum())} cells"
+    ax.set_title(f"{title + ': ' if title else ''}accuracy {accuracy:.3f} on {which}")
     return save_figure(fig, path, dpi)
 
 
@@ -132,6 +140,7 @@ def plot_confusion_matrix(
         "y": ["array-like"],
         "directory": PATH,
         "prefix": [str],
+        "cells": [None, str],
         "dpi": DPI,
     },
     prefer_skip_nested_validation=True,
@@ -144,6 +153,7 @@ def plot_confusion_matrices(
     *,
     directory: str | os.PathLike[str] | None = None,
     prefix: str = "confusion_",
+    cells: str | None = None,
     dpi: int = 120,
 ) -> dict[str, Figure]:
     """Plot one confusion matrix per classification task of a fitted selector.
@@ -160,6 +170,9 @@ def plot_confusion_matrices(
         Write ``{prefix}{task}.png`` there for every classification task.
     prefix : str
         File name prefix (default ``"confusion_"``).
+    cells : str, optional
+        Which cells these are, for the titles (see
+        :func:`plot_confusion_matrix`).
     dpi : int, default=120
         Resolution of the PNGs.
 
@@ -190,7 +203,13 @@ def plot_confusion_matrices(
             labels = list(classes[j])
         path = task_png(directory, prefix, name)
         figures[str(name)] = plot_confusion_matrix(
-            truth[:, j], pred[:, j], labels=labels, title=str(name), path=path, dpi=dpi
+            truth[:, j],
+            pred[:, j],
+            labels=labels,
+            title=str(name),
+            cells=cells,
+            path=path,
+            dpi=dpi,
         )
     return figures
 
@@ -284,7 +303,19 @@ def plot_panel_expression(
         )
     observed = ~pd.isna(labels)
     panel, labels = panel[observed], label_strings(labels[observed])
+    if (panel < 0).any():
+        from .._design import SCALED_HINT
+
+        warnings.warn(
+            "the panel's values include negative numbers, as scaled data (z-scores) "
+            "do: 'fraction of cells detecting' and the class means then mean "
+            f"something else; {SCALED_HINT}.",
+            UserWarning,
+            stacklevel=3,
+        )
     classes = sorted(set(labels), key=str)
+    order = _marker_order(panel, labels, classes)
+    panel, genes = panel[:, order], [genes[i] for i in order]
     if use_scanpy is None:
         import importlib.util
 
@@ -318,7 +349,7 @@ def plot_panel_expression(
     ax.set_yticks(range(len(classes)), classes, fontsize=8)
     ax.set_xlim(-0.7, len(genes) - 0.3)
     ax.set_ylim(len(classes) - 0.5, -0.5)
-    ax.set_xlabel("panel gene (best first)")
+    ax.set_xlabel("panel gene (grouped by the class it marks)")
     fig.colorbar(dots, ax=ax, label="mean expression\n(scaled per gene)", shrink=0.7)
     for size in (0.25, 0.5, 1.0):
         ax.scatter([], [], s=size * 160 + 1, c="0.6", label=f"{size:.0%}")
@@ -333,6 +364,22 @@ def plot_panel_expression(
     if title:
         ax.set_title(title)
     return save_figure(fig, path, dpi)
+
+
+def _marker_order(
+    panel: np.ndarray, labels: np.ndarray, classes: list[str]
+) -> np.ndarray:
+    """Genes grouped by the class they mark (a block-diagonal dot plot).
+
+    A gene's class is where its scaled mean is highest; within a class the
+    strongest gene comes first.
+    """
+    mean = np.vstack([panel[labels == c].mean(axis=0) for c in classes])
+    low, high = mean.min(axis=0), mean.max(axis=0)
+    scaled = (mean - low) / np.where(high > low, high - low, 1.0)
+    marked = scaled.argmax(axis=0)
+    strength = scaled[marked, np.arange(panel.shape[1])]
+    return np.lexsort((-strength, marked))
 
 
 def _scanpy_dotplot(
@@ -359,12 +406,13 @@ def _scanpy_dotplot(
         var_names=genes,
         groupby="class",
         standard_scale="var",
-        title=title,
         return_fig=True,
         show=False,
     )
     plot.make_figure()
     fig = plot.fig
+    if title:  # on the dot axes: scanpy's figure title leaves a blank band
+        plot.get_axes()["mainplot_ax"].set_title(title)
     plt.close(fig)  # scanpy draws through pyplot: drop it from pyplot's registry
     return fig
 

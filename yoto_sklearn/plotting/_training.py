@@ -18,6 +18,20 @@ if TYPE_CHECKING:  # pragma: no cover
 from ._common import DPI, PATH, check_fitted, figure, integer_epochs, save_figure
 
 
+def _stop_note(selector: Any, history: Any, n_iter: int) -> str:
+    """How training ended, in words (for the figure title)."""
+    planned = selector.get_params().get("max_iter", n_iter)
+    if getattr(history, "interrupted", False):
+        return f"interrupted (Ctrl-C) at epoch {n_iter} of {planned}"
+    if getattr(history, "stopped_by_callback", False):
+        return f"stopped by a callback at epoch {n_iter} of {planned}"
+    if getattr(history, "stopped_early", False):
+        return (
+            f"stopped early at epoch {n_iter} of {planned}: no validation improvement"
+        )
+    return f"{n_iter} epochs (all of max_iter={planned})"
+
+
 @validate_params(
     {"selector": [HasMethods(["fit"])], "path": PATH, "dpi": DPI},
     prefer_skip_nested_validation=True,
@@ -41,8 +55,11 @@ def plot_training_curves(
     Returns
     -------
     fig : matplotlib.figure.Figure
-        Left: losses against epochs. Right (when available): validation
-        score against epochs (one line per task if the scores are per task).
+        Left: losses against epochs. Right (when available): the validation
+        score (mean over tasks of balanced accuracy / R² on the held-out
+        validation cells) against epochs. Both mark the switch from panel
+        selection to refinement and the epoch whose weights were kept; the
+        title says how training ended (all epochs, stopped early, ...).
 
     Raises
     ------
@@ -59,34 +76,34 @@ def plot_training_curves(
     val_score = None if val_score is None else np.asarray(val_score, dtype=float)
     has_scores = val_score is not None and val_score.size > 0
 
-    fig = figure((9.0, 3.6) if has_scores else (5.0, 3.6))
+    history = getattr(selector, "history_", None)
+    switch = getattr(history, "selection_epochs", 0) or 0
+    kept = getattr(history, "best_epoch", None)
+    fig = figure((9.5, 3.8) if has_scores else (5.2, 3.8))
     axes = fig.subplots(1, 2 if has_scores else 1, squeeze=False)[0]
     ax = axes[0]
     ax.plot(np.arange(1, train.size + 1), train, label="training loss")
     if val_loss is not None and val_loss.size:
         ax.plot(np.arange(1, val_loss.size + 1), val_loss, label="validation loss")
-    ax.set_xlabel("epoch")
-    integer_epochs(ax)
     ax.set_ylabel("loss")
     ax.set_title("Loss")
-    ax.legend()
     if has_scores:
-        ax = axes[1]
+        ax2 = axes[1]
         epochs = np.arange(1, val_score.shape[0] + 1)
-        if val_score.ndim == 2:
-            names = list(getattr(selector, "task_names_", [])) or [
-                f"task {i}" for i in range(val_score.shape[1])
-            ]
-            for j in range(val_score.shape[1]):
-                label = names[j] if j < len(names) else f"task {j}"
-                ax.plot(epochs, val_score[:, j], label=label)
-            ax.legend()
-        else:
-            ax.plot(epochs, val_score, color="C2")
+        ax2.plot(epochs, val_score, color="C2", label="validation score")
+        ax2.set_ylabel("validation score\n(mean balanced accuracy / R²)")
+        ax2.set_title("Validation score (held-out cells)")
+    for ax in axes:
         ax.set_xlabel("epoch")
         integer_epochs(ax)
-        ax.set_ylabel("validation score")
-        ax.set_title("Validation score")
+        if 0 < switch < train.size:
+            ax.axvline(switch + 0.5, color="0.4", ls="--", lw=1,
+                       label=f"panel fixed after epoch {switch}")  # fmt: skip
+        if kept:
+            ax.axvline(kept, color="C3", ls=":", lw=1.5,
+                       label=f"weights kept: epoch {kept}")  # fmt: skip
+        ax.legend(fontsize=8)
+    fig.suptitle(_stop_note(selector, history, train.size), fontsize=9)
     return save_figure(fig, path, dpi)
 
 
@@ -126,9 +143,11 @@ def plot_gene_scores(
     Returns
     -------
     fig : matplotlib.figure.Figure
-        Left: every gene's score in decreasing order, the ``k`` panel genes
-        in colour. Right: the panel's scores as horizontal bars with gene
-        names, best at the top.
+        Left: every gene's score against its fitted rank (1 = first in the
+        panel): learned panel genes in red, required genes in blue (they are
+        placed first and their score is not learned), excluded genes last, in
+        light grey. Right: the panel's scores as horizontal bars with gene names,
+        in panel order.
 
     Raises
     ------
@@ -151,31 +170,48 @@ def plot_gene_scores(
             raise ValueError(
                 f"feature_names has {names.size} entries for {scores.size} scores"
             )
-    order = np.argsort(-scores, kind="stable")
-    in_panel = np.zeros(scores.size, dtype=bool)
-    in_panel[support] = True
+    # x = the fitted rank (required genes first, excluded last), not the score:
+    # a required gene is placed, its score is not learned
+    ranking = np.asarray(selector.ranking_, dtype=int)
+    kind = np.full(scores.size, "not selected", dtype=object)
+    kind[support] = "panel (learned)"
+    kind[np.asarray(getattr(selector, "required_", []), dtype=int)] = "required"
+    kind[np.asarray(getattr(selector, "excluded_", []), dtype=int)] = "excluded"
+    colors = {
+        "not selected": "0.65",
+        "excluded": "0.85",
+        "panel (learned)": "C3",
+        "required": "C0",
+    }
     k = support.size
     shown = support[: max(0, max_labels)]
 
     fig = figure((10.0, max(3.6, 0.2 * shown.size + 1.2)))
     ax_all, ax_panel = fig.subplots(1, 2, width_ratios=[1.4, 1.0])
-    x = np.arange(1, scores.size + 1)
-    ranked_panel = in_panel[order]
-    ax_all.scatter(
-        x[~ranked_panel], scores[order][~ranked_panel], s=6, color="0.6",
-        label="not selected",
-    )  # fmt: skip
-    ax_all.scatter(
-        x[ranked_panel], scores[order][ranked_panel], s=10, color="C3",
-        label=f"panel (k={k})",
-    )  # fmt: skip
-    ax_all.set_xlabel("gene rank")
+    legends = {"required": "required: placed, score not learned"}
+    for label, color in colors.items():
+        genes = np.flatnonzero(kind == label)
+        if not len(genes):
+            continue
+        ax_all.scatter(
+            ranking[genes],
+            scores[genes],
+            s=14 if label == "required" else 10 if label != "not selected" else 6,
+            marker="^" if label == "required" else "o",
+            color=color,
+            label=f"{legends.get(label, label)} ({len(genes)})",
+        )
+    ax_all.set_xlabel("gene rank (1 = first in the panel)")
     ax_all.set_ylabel("learned score")
-    ax_all.set_title(f"Gene scores ({scores.size} genes)")
-    ax_all.legend()
+    ax_all.set_title(f"Gene scores ({scores.size} genes, panel of {k})")
+    ax_all.legend(fontsize=8)
 
     y_pos = np.arange(shown.size)
-    ax_panel.barh(y_pos, scores[shown], color="C3")
+    required = kind[shown] == "required"
+    ax_panel.barh(y_pos[~required], scores[shown][~required], color="C3")
+    for y in y_pos[required]:
+        ax_panel.text(0, y, " required: placed first", va="center", fontsize=8,
+                      color="C0")  # fmt: skip
     ax_panel.set_yticks(y_pos, [str(n) for n in names[shown]], fontsize=8)
     ax_panel.invert_yaxis()
     ax_panel.set_xlabel("learned score")
