@@ -862,7 +862,13 @@ def main(argv=None):
         partial_ks = [int(x) for x in (a.partial_ks or "25").split(",")]
         fractions = [0.5, 0.9]
         out = a.out or os.path.join(HERE, "results")
-        md = a.md or os.path.join(HERE, "RESULTS.md")
+        # a run into its own folder reports there: only the default run (or an
+        # explicit --md) rewrites the tracked benchmarks/RESULTS.md
+        md = a.md or (
+            os.path.join(out, "RESULTS.md")
+            if a.out
+            else os.path.join(HERE, "RESULTS.md")
+        )
     if a.seed_list:
         seeds = [int(x) for x in a.seed_list.split(",")]
     datasets = (a.datasets or ",".join(DATASETS)).split(",")

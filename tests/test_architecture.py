@@ -35,6 +35,7 @@ LAYERS = {
     "plotting": 6,
     "anndata": 6,
     "evaluation": 7,
+    "report": 7,
     "cli": 8,
 }
 

@@ -108,11 +108,15 @@ def test_panel_expression_dots_show_detection_and_scaled_mean(fitted, tmp_path):
     frac = np.array([(panel[labels == c] > 0).mean(axis=0) for c in classes])
     mean = np.array([panel[labels == c].mean(axis=0) for c in classes])
     scaled = (mean - mean.min(0)) / (mean.max(0) - mean.min(0))
+    # genes grouped by the class they mark, the strongest first within a class
+    marked = scaled.argmax(axis=0)
+    order = sorted(range(len(marked)), key=lambda g: (marked[g], -scaled[marked[g], g]))
     dots = fig.axes[0].collections[0]
-    np.testing.assert_allclose(dots.get_sizes(), frac.ravel() * 160 + 1)
-    np.testing.assert_allclose(dots.get_array(), scaled.ravel(), rtol=1e-5)
+    np.testing.assert_allclose(dots.get_sizes(), frac[:, order].ravel() * 160 + 1)
+    np.testing.assert_allclose(dots.get_array(), scaled[:, order].ravel(), rtol=1e-5)
     ticks = [t.get_text() for t in fig.axes[0].get_xticklabels()]
-    assert ticks == list(adata.var_names[selector.support_])
+    assert ticks == list(adata.var_names[selector.support_][order])
+    assert sorted(marked[order]) == list(marked[order])  # one block per class
 
 
 def test_panel_expressions_one_per_classification_task(fitted, tmp_path):

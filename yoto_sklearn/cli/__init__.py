@@ -1,4 +1,4 @@
-"""Command line: ``yoto-sklearn demo | fit | predict | evaluate``.
+"""Command line: ``yoto-sklearn demo | fit | predict | evaluate | report``.
 
 Run ``yoto-sklearn --help`` (or ``python -m yoto_sklearn --help``) for the options.
 Bad input ends with a one-line ``yoto-sklearn: error: ...`` on stderr and exit status
@@ -6,11 +6,13 @@ Bad input ends with a one-line ``yoto-sklearn: error: ...`` on stderr and exit s
 
 One module per concern: ``_parser`` (arguments; imports nothing heavy, so ``--help``
 is instant), ``readers`` (files to AnnData), ``_commands`` (demo / fit / predict),
-``_report`` (metrics, baseline, tables), ``_outputs`` (what a run writes).
+``_report`` (metrics, baseline, tables), ``_outputs`` (what a run writes,
+including ``report.json`` for the HTML report of :mod:`yoto_sklearn.report`).
 """
 
 from __future__ import annotations
 
+import shlex
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -45,14 +47,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(normalize_argv(sys.argv[1:] if argv is None else argv))
     try:
-        from ._commands import cmd_demo, cmd_evaluate, cmd_fit, cmd_predict
+        from ._commands import (
+            cmd_demo,
+            cmd_evaluate,
+            cmd_fit,
+            cmd_predict,
+            cmd_report,
+        )
 
         handlers = {
             "demo": cmd_demo,
             "fit": cmd_fit,
             "predict": cmd_predict,
             "evaluate": cmd_evaluate,
+            "report": cmd_report,
         }
+        words = sys.argv[1:] if argv is None else list(argv)
+        args.command_line = shlex.join([PROG, *words])
         return handlers[args.command](args)
     except (CLIError, ValueError, TypeError, OSError, ImportError) as exc:
         message = " ".join(str(exc).split()) or type(exc).__name__

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from ..report._data import predict_table
 from ..sources import ArraySource
 from ._design import design_params, read_gene_list, stability_table
 from ._outputs import (
@@ -31,6 +32,7 @@ from ._outputs import (
     write_json,
     write_panel,
     write_plots,
+    write_report_files,
     write_stability_plot,
 )
 from ._parser import CLIError
@@ -39,7 +41,6 @@ from ._report import (
     evaluate_tasks,
     format_table,
     metric_rows,
-    predict_table,
     wrap,
 )
 from .readers import TABLE_SUFFIXES, read_data, read_obs_table, read_panel_columns
@@ -147,6 +148,7 @@ def fit_and_report(
     out: Path,
     source: str,
     baseline: bool,
+    report: bool,
 ) -> dict[str, Any]:
     """Shared body of ``fit`` and ``demo``: split, fit, evaluate, write."""
     from ..anndata import obs_targets, select_genes
@@ -223,6 +225,7 @@ def fit_and_report(
             "stratified_on": strat,
             "seed": args.seed,
         },
+        "command": getattr(args, "command_line", None),
         "k": k,
         "targets": list(targets),
         "task_types": list(task_types),
@@ -271,6 +274,16 @@ def fit_and_report(
             "consensus": [str(g) for g in stability["consensus"]],
         }
         record["plots"] += write_stability_plot(table, out, stability)
+    record["report"] = write_report_files(
+        selector,
+        X_eval,
+        y_eval,
+        gene_names,
+        record,
+        out,
+        stability=table if stability_runs else None,
+        page=report,
+    )
     record["wall_seconds"] = round(time.perf_counter() - started, 2)
     write_json(out / RUN_FILE, record)
     return record
@@ -304,6 +317,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
         out=Path(args.out),
         source=str(args.data),
         baseline=False,
+        report=args.report,
     )
     if not args.quiet:
         which = "test" if "test_metrics" in record else "training"
@@ -318,9 +332,13 @@ def cmd_fit(args: argparse.Namespace) -> int:
                 f"pairwise Jaccard {stab['mean_jaccard']:.2f} (stability.csv: each "
                 "gene's selection frequency)"
             )
+        page = ", report.html" if args.report else ""
         print(
             f"Wrote {Path(args.out)}/ (panel.csv, {record['model']}, metrics.json, "
-            "PNGs)"
+            f"PNGs{page}); 'yoto-sklearn report {args.out}' writes the HTML report"
+            if not args.report
+            else f"Wrote {Path(args.out)}/ (panel.csv, {record['model']}, "
+            f"metrics.json, PNGs{page})"
         )
     return 0
 
@@ -351,6 +369,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         out=Path(args.out),
         source="pbmc68k_reduced (scanpy)",
         baseline=True,
+        report=True,
     )
     record["wall_seconds"] = round(time.perf_counter() - started, 2)
     write_json(Path(args.out) / RUN_FILE, record)
@@ -371,7 +390,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(wrap(record["panel"]))
         print(
             f"\nWrote {args.out}/: panel.csv, gene_scores.csv, {record['model']}, "
-            f"metrics.json, {', '.join(record['plots']) or 'no plots'}"
+            f"metrics.json, {', '.join(record['plots']) or 'no plots'}, "
+            "report.html (open it in a browser)"
         )
         print(
             f"Wall time {record['wall_seconds']:.1f} s "
@@ -530,4 +550,29 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(format_table(rows))
         if out is not None:
             print(f"Wrote {out}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """``yoto-sklearn report``."""
+    from ..report import compare_reports, read_report, render_report
+
+    if len(args.runs) > 2:
+        raise CLIError(f"report takes one run, or two to compare; got {len(args.runs)}")
+    if args.names is not None and len(args.runs) != 2:
+        raise CLIError("--names names the two runs of a comparison")
+    if len(args.runs) == 2:
+        out = Path(args.out or "panel_comparison.html")
+        compare_reports(*args.runs, out, names=args.names)
+    else:
+        run = Path(args.runs[0])
+        data = read_report(run)
+        default = (run if run.is_dir() else run.parent) / "report.html"
+        out = Path(args.out) if args.out else default
+        if out.resolve() == run.resolve():
+            raise CLIError(f"--out {out} would overwrite the report it reads")
+        out.write_text(render_report(data), encoding="utf-8")
+    if not args.quiet:
+        size = out.stat().st_size
+        print(f"Wrote {out} ({size / 1024:.0f} KiB, self-contained)")
     return 0

@@ -20,8 +20,12 @@ LEGACY_MODEL_FILE = "model.pt"
 JOBLIB_MODEL_FILE = "model.joblib"
 RUN_FILE = "metrics.json"
 # Files a run always writes (pictures are listed in the run record).
+REPORT_DATA = "report.json"
+REPORT_PAGE = "report.html"
 _RUN_FILES = (
     "panel.csv",
+    REPORT_DATA,
+    REPORT_PAGE,
     "stability.csv",
     "gene_scores.csv",
     RUN_FILE,
@@ -237,3 +241,65 @@ def _json_default(value: Any) -> Any:
 def write_json(path: Path, record: dict[str, Any]) -> None:
     """Write ``record`` as indented JSON (numpy values converted)."""
     path.write_text(json.dumps(record, indent=2, default=_json_default) + "\n")
+
+
+def write_report_files(
+    selector: Any,
+    X_eval: Any,
+    y_eval: pd.DataFrame,
+    gene_names: Sequence[str],
+    record: dict[str, Any],
+    out: Path,
+    *,
+    stability: pd.DataFrame | None,
+    page: bool,
+) -> list[str]:
+    """Write ``report.json`` (always) and ``report.html`` (when ``page``).
+
+    The report's numbers are computed once, on the cells the run's metrics are
+    on; ``yoto-sklearn report RUN`` renders the page from ``report.json`` later.
+    """
+    from ..report import render_report, report_data
+    from ._report import BASELINES
+
+    which = "test" if "test_metrics" in record else "train"
+    cells = (
+        "held-out test cells" if which == "test" else "training cells (not held out)"
+    )
+    baselines = {key: record[key] for key in BASELINES if key in record}
+    data = record["data"]
+    provenance = {
+        "data": data["source"],
+        "command": record.get("command"),
+        "seed": data["seed"],
+        "n_train": data["n_train"],
+        "n_test": data["n_test"],
+        "fit_seconds": record["fit_seconds"],
+        "n_iter": record["n_iter"],
+        "device": record["device"],
+    }
+    stab = None
+    if stability is not None:
+        stab = {
+            "table": stability,
+            "n_runs": record["stability"]["n_runs"],
+            "mean_jaccard": record["stability"]["mean_jaccard"],
+        }
+    report = report_data(
+        selector,
+        X_eval,
+        y_eval,
+        feature_names=list(gene_names),
+        cells=cells,
+        baselines=baselines or None,
+        baseline_labels={k: BASELINES[k] for k in baselines} or None,
+        stability=stab,
+        provenance=provenance,
+        title=f"Gene panel: {len(record['panel'])} genes from {data['source']}",
+    )
+    write_json(out / REPORT_DATA, report)
+    written = [REPORT_DATA]
+    if page:
+        (out / REPORT_PAGE).write_text(render_report(report), encoding="utf-8")
+        written.append(REPORT_PAGE)
+    return written

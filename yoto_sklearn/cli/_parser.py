@@ -130,7 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
         "  yoto-sklearn fit cells.h5ad --target cell_type --target phase --k 50 "
         "--out run/\n"
         "  yoto-sklearn predict run/ new_cells.h5ad --out predictions.csv\n"
-        "  yoto-sklearn evaluate vendor.csv run/panel.csv cells.h5ad -t cell_type\n\n"
+        "  yoto-sklearn evaluate vendor.csv run/panel.csv cells.h5ad -t cell_type\n"
+        "  yoto-sklearn report run/              # run/report.html\n"
+        "  yoto-sklearn report run_a/ run_b/ --out compare.html\n\n"
         "Run 'yoto-sklearn COMMAND --help' for the options of a command.",
     )
     parser.add_argument(
@@ -145,7 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
         "x 765 genes, log-normalised adata.raw; needs scanpy: pip install "
         '"yoto-sklearn[demo]"), print per-task test metrics next to '
         "SelectKBest(f_classif)+LogisticRegression at the same k, print the panel "
-        "and write panel.csv, the model, metrics.json and PNGs to --out.",
+        "and write panel.csv, the model, metrics.json, PNGs and report.html (one "
+        "self-contained page) to --out.",
     )
     demo.add_argument(
         "--out",
@@ -293,6 +296,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="output folder; the files of an earlier run there are replaced",
     )
+    fit.add_argument(
+        "--report",
+        action="store_true",
+        help="also write report.html: one self-contained page (panel table, "
+        "metrics, pictures, parameters) to share; 'yoto-sklearn report DIR' "
+        "writes it later",
+    )
     _training_options(fit)
     _common(fit)
 
@@ -383,4 +393,35 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _training_options(evaluate)
     _common(evaluate)
+
+    report = commands.add_parser(
+        "report",
+        help="write a run's report: one self-contained HTML page",
+        description="Write the report of a 'fit' or 'demo' output folder (RUN/"
+        "report.html by default): the panel table (sortable, filterable), "
+        "per-task metrics next to the baselines, confusion matrices, dot plots, "
+        "training curves, stability, and the parameters, data, versions and "
+        "command of the run. It needs no network: send it as an attachment. With "
+        "two runs, write one page comparing their panels and metrics.",
+    )
+    report.add_argument(
+        "runs",
+        nargs="+",
+        metavar="RUN",
+        help="output folder of 'fit'/'demo' (or its report.json / report.html); "
+        "two to compare",
+    )
+    report.add_argument(
+        "--out",
+        metavar="FILE",
+        help="HTML file to write (default: RUN/report.html; for two runs "
+        "panel_comparison.html)",
+    )
+    report.add_argument(
+        "--names",
+        nargs=2,
+        metavar=("NAME_A", "NAME_B"),
+        help="names of the two runs on a comparison page (default: folder names)",
+    )
+    _quiet(report)
     return parser

@@ -10,51 +10,9 @@ import numpy as np
 import pandas as pd
 
 from .._targets import has_classes
+from ..report import evaluate_tasks, task_metrics
 
-
-def task_metrics(kind: str, y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]:
-    """Masked metrics of one task (cells without a label are left out)."""
-    from sklearn.metrics import accuracy_score, f1_score, mean_absolute_error
-
-    from .._targets import scaled_r2
-    from ..plotting import label_strings
-
-    y_true = np.asarray(y_true, dtype=object)
-    observed = ~pd.isna(y_true)
-    n = int(observed.sum())
-    if n == 0:
-        return {"n": 0}
-    t, p = y_true[observed], np.asarray(y_pred, dtype=object)[observed]
-    if has_classes(kind):
-        t, p = label_strings(t), label_strings(p)
-        return {
-            "n": n,
-            "f1_macro": float(f1_score(t, p, average="macro", labels=np.unique(t))),
-            "accuracy": float(accuracy_score(t, p)),
-        }
-    t, p = t.astype(float), p.astype(float)
-    return {
-        "n": n,
-        "r2": scaled_r2(t, p) if n > 1 else float("nan"),
-        "mae": float(mean_absolute_error(t, p)),
-    }
-
-
-def predict_table(selector: Any, X: Any) -> np.ndarray:
-    """Predictions as an (n_cells, n_tasks) object array."""
-    pred = np.asarray(selector.predict(X), dtype=object)
-    return pred.reshape(pred.shape[0], -1)
-
-
-def evaluate_tasks(
-    selector: Any, X: Any, y: pd.DataFrame, task_types: Sequence[str]
-) -> dict[str, dict[str, Any]]:
-    """Metrics of every task of ``y`` (columns in the fitted task order)."""
-    pred = predict_table(selector, X)
-    return {
-        str(name): task_metrics(kind, y[name].to_numpy(dtype=object), pred[:, j])
-        for j, (name, kind) in enumerate(zip(y.columns, task_types, strict=True))
-    }
+__all__ = ["evaluate_tasks", "task_metrics"]
 
 
 def _linear_model(kind: str) -> Any:

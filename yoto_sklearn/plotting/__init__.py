@@ -6,6 +6,8 @@ GUI backend, no global figure registry), returns it, and writes a PNG when
 """
 
 from ._classes import (
+    class_means,
+    plot_class_dots,
     plot_confusion_matrices,
     plot_confusion_matrix,
     plot_panel_expression,
@@ -13,15 +15,18 @@ from ._classes import (
 )
 from ._common import label_strings, task_png
 from ._stability import plot_selection_frequency
-from ._training import plot_gene_scores, plot_training_curves
+from ._training import plot_gene_scores, plot_loss_curves, plot_training_curves
 
 __all__ = [
     "plot_training_curves",
+    "plot_loss_curves",
     "plot_gene_scores",
     "plot_confusion_matrix",
     "plot_confusion_matrices",
     "plot_panel_expression",
     "plot_panel_expressions",
+    "plot_class_dots",
+    "class_means",
     "plot_selection_frequency",
     "label_strings",
     "task_png",

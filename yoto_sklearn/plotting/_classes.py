@@ -214,7 +214,7 @@ def plot_confusion_matrices(
     return figures
 
 
-def _panel_matrix(selector: Any, X: Any) -> np.ndarray:
+def panel_matrix(selector: Any, X: Any) -> np.ndarray:
     """The panel columns of ``X``, best gene first, as a dense float array."""
     import scipy.sparse as sp
 
@@ -294,7 +294,7 @@ def plot_panel_expression(
         The figure.
     """
     check_fitted(selector, "support_")
-    panel = _panel_matrix(selector, X)
+    panel = panel_matrix(selector, X)
     genes = _panel_names(selector, feature_names)
     labels = np.asarray(labels, dtype=object).ravel()
     if labels.shape[0] != panel.shape[0]:
@@ -314,7 +314,8 @@ def plot_panel_expression(
             stacklevel=3,
         )
     classes = sorted(set(labels), key=str)
-    order = _marker_order(panel, labels, classes)
+    mean, frac = class_means(panel, labels, classes)
+    order = marker_order(mean)
     panel, genes = panel[:, order], [genes[i] for i in order]
     if use_scanpy is None:
         import importlib.util
@@ -325,8 +326,88 @@ def plot_panel_expression(
         if path is not None:  # scanpy lays out for a tight bounding box
             fig.savefig(path, dpi=dpi, bbox_inches="tight")
         return fig
+    return plot_class_dots(
+        mean[:, order],
+        frac[:, order],
+        classes=classes,
+        genes=genes,
+        title=title,
+        group_by_class=False,
+        path=path,
+        dpi=dpi,
+    )
+
+
+def class_means(
+    panel: np.ndarray, labels: np.ndarray, classes: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-class mean expression and fraction of cells detecting (value > 0).
+
+    Returns two arrays of shape (n_classes, n_genes).
+    """
     mean = np.vstack([panel[labels == c].mean(axis=0) for c in classes])
     frac = np.vstack([(panel[labels == c] > 0).mean(axis=0) for c in classes])
+    return mean, frac
+
+
+@validate_params(
+    {
+        "mean": ["array-like"],
+        "fraction": ["array-like"],
+        "classes": ["array-like"],
+        "genes": ["array-like"],
+        "title": [None, str],
+        "group_by_class": ["boolean"],
+        "path": PATH,
+        "dpi": DPI,
+    },
+    prefer_skip_nested_validation=True,
+)
+@shared("path_dpi")
+def plot_class_dots(
+    mean: Any,
+    fraction: Any,
+    *,
+    classes: Sequence[str],
+    genes: Sequence[str],
+    title: str | None = None,
+    group_by_class: bool = True,
+    path: str | os.PathLike[str] | None = None,
+    dpi: int = 120,
+) -> Figure:
+    """Dot plot drawn from per-class numbers (matplotlib only).
+
+    The same picture as :func:`plot_panel_expression` without scanpy, for
+    numbers kept elsewhere (a report's data, ``class_means`` of another panel).
+
+    Parameters
+    ----------
+    mean, fraction : array-like of shape (n_classes, n_genes)
+        Each class's mean expression of each gene, and the fraction of its
+        cells in which the gene is detected.
+    classes, genes : sequence of str
+        Row and column names.
+    title : str, optional
+        Figure title.
+    group_by_class : bool, default=True
+        Reorder the genes by the class they mark (block-diagonal picture).
+    {path_dpi}
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    """
+    mean = np.asarray(mean, dtype=float)
+    frac = np.asarray(fraction, dtype=float)
+    classes, genes = [str(c) for c in classes], [str(g) for g in genes]
+    if mean.shape != frac.shape or mean.shape != (len(classes), len(genes)):
+        raise ValueError(
+            f"mean {mean.shape} and fraction {frac.shape} must both have shape "
+            f"(n_classes, n_genes) = ({len(classes)}, {len(genes)})"
+        )
+    if group_by_class:
+        order = marker_order(mean)
+        mean, frac, genes = mean[:, order], frac[:, order], [genes[i] for i in order]
     low, high = mean.min(axis=0), mean.max(axis=0)
     scaled = (mean - low) / np.where(high > low, high - low, 1.0)
     fig = figure(
@@ -366,19 +447,16 @@ def plot_panel_expression(
     return save_figure(fig, path, dpi)
 
 
-def _marker_order(
-    panel: np.ndarray, labels: np.ndarray, classes: list[str]
-) -> np.ndarray:
+def marker_order(mean: np.ndarray) -> np.ndarray:
     """Genes grouped by the class they mark (a block-diagonal dot plot).
 
-    A gene's class is where its scaled mean is highest; within a class the
-    strongest gene comes first.
+    ``mean`` is (n_classes, n_genes). A gene's class is where its scaled mean is
+    highest; within a class the strongest gene comes first.
     """
-    mean = np.vstack([panel[labels == c].mean(axis=0) for c in classes])
     low, high = mean.min(axis=0), mean.max(axis=0)
     scaled = (mean - low) / np.where(high > low, high - low, 1.0)
     marked = scaled.argmax(axis=0)
-    strength = scaled[marked, np.arange(panel.shape[1])]
+    strength = scaled[marked, np.arange(mean.shape[1])]
     return np.lexsort((-strength, marked))
 
 

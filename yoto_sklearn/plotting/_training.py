@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # pragma: no cover
 from ._common import DPI, PATH, check_fitted, figure, integer_epochs, save_figure
 
 
-def _stop_note(selector: Any, history: Any, n_iter: int) -> str:
+def stop_note(selector: Any, history: Any, n_iter: int) -> str:
     """How training ended, in words (for the figure title)."""
     planned = selector.get_params().get("max_iter", n_iter)
     if getattr(history, "interrupted", False):
@@ -69,16 +69,77 @@ def plot_training_curves(
         If matplotlib is not installed.
     """
     check_fitted(selector, "loss_curve_")
-    train = np.asarray(selector.loss_curve_, dtype=float)
-    val_loss = getattr(selector, "validation_loss_curve_", None)
-    val_loss = None if val_loss is None else np.asarray(val_loss, dtype=float)
-    val_score = getattr(selector, "validation_scores_", None)
-    val_score = None if val_score is None else np.asarray(val_score, dtype=float)
-    has_scores = val_score is not None and val_score.size > 0
-
     history = getattr(selector, "history_", None)
-    switch = getattr(history, "selection_epochs", 0) or 0
-    kept = getattr(history, "best_epoch", None)
+    return plot_loss_curves(
+        selector.loss_curve_,
+        getattr(selector, "validation_loss_curve_", None),
+        getattr(selector, "validation_scores_", None),
+        panel_fixed_after=getattr(history, "selection_epochs", 0) or None,
+        kept_epoch=getattr(history, "best_epoch", None),
+        note=stop_note(selector, history, len(selector.loss_curve_)),
+        path=path,
+        dpi=dpi,
+    )
+
+
+@validate_params(
+    {
+        "loss": ["array-like"],
+        "validation_loss": [None, "array-like"],
+        "validation_scores": [None, "array-like"],
+        "panel_fixed_after": [None, Number(Integral, 0, None, closed="left")],
+        "kept_epoch": [None, Number(Integral, 0, None, closed="left")],
+        "note": [None, str],
+        "path": PATH,
+        "dpi": DPI,
+    },
+    prefer_skip_nested_validation=True,
+)
+@shared("path_dpi")
+def plot_loss_curves(
+    loss: Any,
+    validation_loss: Any = None,
+    validation_scores: Any = None,
+    *,
+    panel_fixed_after: int | None = None,
+    kept_epoch: int | None = None,
+    note: str | None = None,
+    path: str | os.PathLike[str] | None = None,
+    dpi: int = 120,
+) -> Figure:
+    """Plot loss curves given as numbers (e.g. read back from ``metrics.json``).
+
+    :func:`plot_training_curves` draws a fitted selector's curves with this.
+
+    Parameters
+    ----------
+    loss : array-like of shape (n_epochs,)
+        Training loss per epoch.
+    validation_loss : array-like, optional
+        Validation loss per epoch.
+    validation_scores : array-like, optional
+        Validation score per epoch (mean balanced accuracy / R²); drawn in a
+        second panel when given.
+    panel_fixed_after : int, optional
+        The epoch after which the panel was fixed (a dashed line).
+    kept_epoch : int, optional
+        The epoch whose weights were kept (a dotted line).
+    note : str, optional
+        How training ended, for the title.
+    {path_dpi}
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    """
+    train = np.asarray(loss, dtype=float).ravel()
+    val_loss = None if validation_loss is None else np.asarray(validation_loss, float)
+    val_score = (
+        None if validation_scores is None else np.asarray(validation_scores, float)
+    )
+    has_scores = val_score is not None and val_score.size > 0
+    switch = panel_fixed_after or 0
+    kept = kept_epoch
     fig = figure((9.5, 3.8) if has_scores else (5.2, 3.8))
     axes = fig.subplots(1, 2 if has_scores else 1, squeeze=False)[0]
     ax = axes[0]
@@ -103,7 +164,8 @@ def plot_training_curves(
             ax.axvline(kept, color="C3", ls=":", lw=1.5,
                        label=f"weights kept: epoch {kept}")  # fmt: skip
         ax.legend(fontsize=8)
-    fig.suptitle(_stop_note(selector, history, train.size), fontsize=9)
+    if note:
+        fig.suptitle(note, fontsize=9)
     return save_figure(fig, path, dpi)
 
 
