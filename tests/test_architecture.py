@@ -15,6 +15,7 @@ TESTS = pathlib.Path(__file__).resolve().parent
 # Lower layers never import higher ones (docs/architecture.md, "Layers").
 LAYERS = {
     "_network": 0,
+    "_budget": 0,
     "_validation": 0,
     "_docs": 0,
     "callbacks": 0,

@@ -9,24 +9,33 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
 
+from ._budget import check_budget, check_feasible, resolve_penalties
 from ._validation import duplicates
 from .sources import RowSource, binarized, scan_columns
 
 
 @dataclass
 class PanelDesign:
-    """The panel's size and constraints, as gene indices."""
+    """The panel's size and constraints, as gene indices.
+
+    ``budget`` and ``penalties`` are the panel-level options of :mod:`._budget`;
+    ``loads`` (each gene's mean over every cell) is filled in by
+    :func:`prepare_columns` when a budget is set.
+    """
 
     k: int
     required: np.ndarray
     excluded: np.ndarray
     window: tuple[float, float] | None
+    budget: float | None = None
+    penalties: np.ndarray | None = None
+    loads: np.ndarray | None = None
 
 
 def gene_labels(idx: np.ndarray, names: Sequence[str] | None) -> list:
@@ -41,6 +50,8 @@ def resolve_design(
     expression_window: Any,
     n_features: int,
     names: Sequence[str] | None,
+    expression_budget: Any = None,
+    gene_penalties: Any = None,
 ) -> PanelDesign:
     """Check the design parameters against the data's genes.
 
@@ -51,7 +62,8 @@ def resolve_design(
     ------
     ValueError, TypeError
         Unknown or duplicated genes, genes both required and excluded, more required
-        genes than ``k``, a malformed window.
+        genes than ``k``, a malformed window, a budget that is not a positive
+        number, bad gene penalties.
     """
     required = resolve_genes(required_genes, "required_genes", n_features, names)
     excluded = resolve_genes(excluded_genes, "excluded_genes", n_features, names)
@@ -61,6 +73,8 @@ def resolve_design(
             f"Genes {gene_labels(both, names)} are both required and excluded."
         )
     window = check_expression_window(expression_window)
+    budget = check_budget(expression_budget)
+    penalties = resolve_penalties(gene_penalties, n_features, names)
     if len(required) > k:
         raise ValueError(
             f"required_genes lists {len(required)} genes, more than k={k}."
@@ -74,7 +88,7 @@ def resolve_design(
             stacklevel=6,
         )
         k = n_features
-    return PanelDesign(k, required, excluded, window)
+    return PanelDesign(k, required, excluded, window, budget, penalties)
 
 
 def apply_window(
@@ -111,7 +125,7 @@ def apply_window(
             f"{len(excluded)} of {n_features} are excluded by excluded_genes / "
             "expression_window)."
         )
-    return PanelDesign(design.k, design.required, excluded, window)
+    return replace(design, excluded=excluded)
 
 
 SCALED_HINT = (
@@ -199,22 +213,32 @@ def prepare_columns(
         The source to train on, float32 standardisation (None without
         ``standardize``), and the design with the window's genes excluded.
     """
-    window = design.window
+    window, budget = design.window, design.budget
     mean = scale = window_mean = None
-    on_values = window is not None or threshold is not None
+    on_values = window is not None or threshold is not None or budget is not None
     if standardize or scan or on_values:
         mean, scale, *rest = scan_columns(
             source,
             stats_rows,
             standardize or on_values,
-            all_rows_mean=window is not None and stats_rows is not None,
+            all_rows_mean=(window is not None or budget is not None)
+            and stats_rows is not None,
         )
         window_mean = rest[0] if rest else mean
         if on_values:
-            warn_if_scaled(
-                mean, "binarize" if threshold is not None else "expression_window"
+            what = (
+                "binarize"
+                if threshold is not None
+                else "expression_window"
+                if window is not None
+                else "expression_budget"
             )
+            warn_if_scaled(mean, what)
     design = apply_window(design, window_mean, source.n_vars, names)
+    if budget is not None:
+        loads = np.asarray(window_mean, dtype=np.float64).copy()
+        check_feasible(loads, design.required, design.excluded, design.k, budget, names)
+        design = replace(design, loads=loads)
     if threshold is not None:
         source = binarized(source, threshold)
         # statistics of what the network sees, and how much it detects

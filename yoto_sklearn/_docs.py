@@ -14,6 +14,61 @@ from typing import TypeVar
 T = TypeVar("T", bound=Callable)
 
 FRAGMENTS = {
+    # YOTOSelector's panel-design parameters
+    "design_params": """\
+required_genes : list of str or int, default=None
+    Genes that must be in the panel (names, with DataFrame / AnnData input, or
+    column indices), e.g. an existing panel to extend. ``k`` counts them: the
+    network learns the other ``k - len(required_genes)`` genes to complement
+    them, and predicts from all ``k``.
+excluded_genes : list of str or int, default=None
+    Genes that are never selected (e.g. mitochondrial or ribosomal genes, genes
+    without a designable probe).
+expression_window : tuple (low, high), default=None
+    Keep genes whose mean expression over the training cells (of ``X`` as
+    given, e.g. log-normalised) lies outside ``[low, high]`` out of the panel;
+    ``None`` leaves a side open. For optical assays, where very highly expressed
+    genes crowd the signal, an upper bound is the usual choice. Required genes
+    outside the window stay in the panel (with a warning).
+expression_budget : float, default=None
+    Panel-level (optical crowding) budget: the panel's genes together may
+    express at most this much per cell, as the sum over the panel of each
+    gene's mean expression over all cells of ``X`` as given (the statistic of
+    ``expression_window``; the mean is additive, so the bound is a property of
+    the gene set and is guaranteed). Trained into the selection (a Lagrangian
+    term on the relaxed mask whose multiplier rises while sampled panels are
+    over budget) and enforced on the returned panel (best genes first, a gene
+    skipped when it would leave the panel unfillable within the budget), so
+    ``panel_load_ <= expression_budget`` always. Required genes count against
+    it; a budget no ``k``-gene panel can meet is an error before training.
+gene_penalties : dict, Series or array-like of shape (n_features,), default=None
+    A non-negative weight per gene (a mapping gene name or index -> weight,
+    unlisted genes 0, or one weight per gene), e.g. from a probe-design table
+    (fewer designable probes, more off-targets: a larger weight). The selection
+    loss gains ``sum(mask * weight)``, so a gene with weight ``w`` must lower
+    the training loss by about ``w`` to be chosen; it is never excluded. All
+    zeros are the same as ``None`` (bit-identical panels).
+binarize : bool or float, default=False
+    Train and predict on detection, ``x > threshold`` (``True`` means a threshold
+    of 0), instead of the expression values: the platform-robust input PERSIST
+    uses for the shift from scRNA-seq to targeted assays (FISH, Xenium), whose
+    counts are not on the scRNA-seq scale. The fitted model binarises the panel
+    columns of ``X`` itself in :meth:`predict`, so it takes raw expression (or
+    counts) from the new platform; :meth:`transform` returns the raw panel
+    columns.
+structure_components : int, default=0
+    Also train the panel to predict the top ``structure_components``
+    principal components of the training cells' expression (all genes,
+    centred, not scaled; a streamed randomized SVD that never densifies), as
+    auxiliary regression heads: a panel chosen for the labels alone can miss
+    the rest of the data's structure (states, gradients, unseen types), which
+    spapros's variation-recovery metrics (kNN overlap, cluster similarity)
+    measure. The auxiliary heads shape training only; ``predict`` and the
+    fitted ``tasks_`` are the labels' tasks. 0 (default) leaves them out;
+    ``benchmarks/TUNING.md`` has the measured gains and costs.
+structure_weight : float, default=1.0
+    Total loss weight of the structure heads, split over the components in
+    proportion to the variance each explains (each label task weighs 1).""",
     "X_predict": """\
 X : {array-like, sparse matrix, AnnData, RowSource} of shape (n_samples, n_features)
     Same genes, in the same order, as in :meth:`fit`.""",

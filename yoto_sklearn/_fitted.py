@@ -50,6 +50,9 @@ class FittedState:
     module_: PanelNetwork
     anndata_input_: dict | None = None
     binarize_threshold_: float | None = None
+    gene_loads_: np.ndarray | None = None
+    panel_load_: float | None = None
+    gene_penalties_: np.ndarray | None = None
 
     @classmethod
     def from_training(
@@ -66,6 +69,8 @@ class FittedState:
         feature_names: np.ndarray | None,
         anndata_input: dict | None = None,
         binarize: float | None = None,
+        loads: np.ndarray | None = None,
+        penalties: np.ndarray | None = None,
     ) -> FittedState:
         """The record of a trained network (moved to the CPU)."""
         net = net.cpu()
@@ -107,6 +112,9 @@ class FittedState:
             ),
             anndata_input_=anndata_input,
             binarize_threshold_=binarize,
+            gene_loads_=loads,
+            panel_load_=None if loads is None else float(loads[support].sum()),
+            gene_penalties_=penalties,
         )
 
     @staticmethod

@@ -48,6 +48,7 @@ import numpy as np
 import sklearn
 import torch
 
+from ._budget import BUDGET_ATTRS, stored_budget
 from ._codec import (
     Invalid,
     NotJSON,
@@ -90,6 +91,7 @@ _JSON_ATTRS = (
     "excluded_",
     "anndata_input_",
     "binarize_threshold_",
+    *BUDGET_ATTRS,
 )
 # Absent from older files: 0.1 had no panel constraints; before issue 20 the matrix
 # read from an AnnData and the fitted threshold were not stored.
@@ -99,6 +101,7 @@ _OPTIONAL_ATTRS = (
     "excluded_",
     "anndata_input_",
     "binarize_threshold_",
+    *BUDGET_ATTRS,
 )
 
 
@@ -595,6 +598,7 @@ def _rebuild(cls: type, meta: dict, tensors: dict[str, torch.Tensor]) -> Any:
     if np.intersect1d(excluded, support).size:
         raise Invalid("fitted.excluded_ overlaps the panel attr.support_")
 
+    loads, panel_load, penalties = stored_budget(values, params, support, n_features)
     threshold = values.get("binarize_threshold_", binarize_threshold(params.get(
         "binarize", False)))  # fmt: skip
     if threshold is not None:
@@ -642,6 +646,9 @@ def _rebuild(cls: type, meta: dict, tensors: dict[str, torch.Tensor]) -> Any:
             )
         ),
         binarize_threshold_=threshold,
+        gene_loads_=loads,
+        panel_load_=panel_load,
+        gene_penalties_=penalties,
     ).apply(estimator)
     return estimator
 

@@ -28,6 +28,9 @@ from torch import nn
 # no denormal floats reach the optimiser state.
 _MASK_FLOOR = 1e-6
 _NEWTON_STEPS = 12
+# Budget multiplier: increase per training step and unit of relative overload
+# (dual ascent; see yoto_sklearn._budget).
+DUAL_STEP = 0.01
 
 
 def gumbel_like(
@@ -119,6 +122,53 @@ def softmax_topk(logits: torch.Tensor, k: int, tau: float) -> torch.Tensor:
     return mask.clamp(max=1.0)
 
 
+def budgeted_choice(
+    order: torch.Tensor,
+    loads: torch.Tensor,
+    required: torch.Tensor,
+    k_free: int,
+    budget: float,
+) -> torch.Tensor:
+    """The ``k_free`` free genes of a panel within a total-load budget, best first.
+
+    ``order`` lists the candidate genes best first. A gene is taken unless taking
+    it would leave the remaining places unfillable within ``budget`` by the
+    lightest genes not yet considered; a skipped gene stays out. The ``required``
+    genes' loads count against the budget. Sums are in float64 on the CPU, so the
+    panel's total never exceeds ``budget``. Taking a gene keeps the rest fillable,
+    and a skipped gene is never among the lightest that could fill it, so the
+    choice completes whenever the lightest ``k_free`` candidates fit.
+
+    Raises
+    ------
+    ValueError
+        If even the lightest candidates do not fit (checked before training).
+    """
+    order_cpu = order.cpu()
+    cand = loads.detach().double().cpu()[order_cpu]
+    left = float(budget) - float(loads.detach().double().cpu()[required.cpu()].sum())
+    if k_free == 0:
+        return order[:0]
+    by_load = torch.argsort(cand, stable=True)
+    rank = torch.empty_like(by_load)
+    rank[by_load] = torch.arange(len(by_load))
+    unvisited = torch.ones(len(cand), dtype=torch.bool)  # by load rank
+    sorted_loads = cand[by_load]
+    chosen: list[int] = []
+    for pos in range(len(cand)):
+        unvisited[rank[pos]] = False
+        need = k_free - len(chosen) - 1
+        reserve = float(sorted_loads[unvisited][:need].sum()) if need else 0.0
+        if float(cand[pos]) + reserve <= left:
+            chosen.append(pos)
+            left -= float(cand[pos])
+            if len(chosen) == k_free:
+                break
+    if len(chosen) < k_free:
+        raise ValueError("no panel of this size fits the expression budget")
+    return order[torch.as_tensor(chosen, dtype=torch.long, device=order.device)]
+
+
 class _StraightThroughMaskedLinear(torch.autograd.Function):
     """``x[:, idx] @ weight[:, idx].T + bias`` with straight-through mask gradients.
 
@@ -188,6 +238,9 @@ class YOTONetwork(nn.Module):
         relaxation: str = "sigmoid",
         required: Sequence[int] = (),
         excluded: Sequence[int] = (),
+        loads: Sequence[float] | None = None,
+        budget: float | None = None,
+        penalties: Sequence[float] | None = None,
     ) -> None:
         super().__init__()
         self.n_features = int(n_features)
@@ -206,6 +259,15 @@ class YOTONetwork(nn.Module):
             "candidates", torch.nonzero(~blocked).flatten(), persistent=False
         )
         self.k_free = self.k - len(required_idx)
+        # Panel-level design (see yoto_sklearn._budget): each gene's load (mean
+        # expression per cell) and the panel's budget, and per-gene penalties. The
+        # multiplier of the budget term rises while sampled panels are over budget.
+        self.budget = None if budget is None else float(budget)
+        self.constrained = self.constrained or self.budget is not None
+        for name, values in (("loads", loads), ("penalties", penalties)):
+            tensor = None if values is None else torch.as_tensor(values).float()
+            self.register_buffer(name, tensor, persistent=False)
+        self.register_buffer("multiplier", torch.zeros(()), persistent=False)
         sizes = [int(h) for h in hidden_layer_sizes]
         self.scores = nn.Parameter(0.01 * torch.randn(self.n_features))
         h0 = sizes[0]
@@ -246,6 +308,12 @@ class YOTONetwork(nn.Module):
             return torch.sort(-scores, stable=True).indices
         cand = self.candidates
         cand = cand[torch.sort(-scores[cand], stable=True).indices]
+        if self.budget is not None:
+            # the panel's free genes: best first within the budget, then the rest
+            free = budgeted_choice(cand, self.loads, self.required, self.k_free,
+                                   self.budget)  # fmt: skip
+            rest = cand[~torch.isin(cand, free)]
+            cand = torch.cat([free, rest])
         listed = torch.zeros(self.n_features, dtype=torch.bool, device=scores.device)
         listed[self.required] = True
         listed[cand] = True
@@ -282,9 +350,37 @@ class YOTONetwork(nn.Module):
         soft = torch.zeros_like(self.scores).index_fill(0, self.required, 1.0)
         if self.k_free == 0:
             return soft, self.required
-        free = self.candidates[torch.topk(s.detach(), self.k_free).indices]
+        if self.budget is None:
+            free = self.candidates[torch.topk(s.detach(), self.k_free).indices]
+        else:
+            # sample only panels within the budget, so the gradients compare genes
+            # that can share a panel (a heavy marker cannot crowd out light ones)
+            order = self.candidates[torch.argsort(s.detach(), descending=True)]
+            free = budgeted_choice(order, self.loads, self.required, self.k_free,
+                                   self.budget)  # fmt: skip
         soft = soft.index_put((self.candidates,), relax(s, self.k_free, tau))
         return soft, torch.cat([self.required, free])
+
+    def design_loss(self, soft: torch.Tensor, idx: torch.Tensor) -> torch.Tensor | None:
+        """The selection loss's panel-level terms for a sampled panel, or None.
+
+        Per-gene penalties: ``sum(soft * penalties)``. Budget: the multiplier times
+        the relaxed mask's expected load over the budget; the multiplier then takes
+        a dual-ascent step on the sampled (hard) panel's relative overload and
+        stays at 0 or above.
+        """
+        terms = []
+        if self.penalties is not None:
+            terms.append((soft * self.penalties).sum())
+        if self.budget is not None:
+            terms.append(self.multiplier * (soft * self.loads).sum() / self.budget)
+            overload = self.loads.index_select(0, idx).sum() / self.budget - 1.0
+            self.multiplier = torch.clamp(
+                self.multiplier + DUAL_STEP * overload.detach(), min=0.0
+            )
+        if not terms:
+            return None
+        return terms[0] if len(terms) == 1 else terms[0] + terms[1]
 
     def forward(
         self,

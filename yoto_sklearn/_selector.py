@@ -25,6 +25,7 @@ from ._design import (
     prepare_columns,
     resolve_design,
 )
+from ._docs import shared
 from ._fitted import FittedState
 from ._io import ModelFileMixin
 from ._network import YOTONetwork
@@ -78,6 +79,7 @@ class _Inputs:
     anndata_input: dict | None
 
 
+@shared("design_params")
 class YOTOSelector(ModelFileMixin, PanelPredictorMixin, SelectorMixin, BaseEstimator):
     """Select exactly ``k`` genes and predict several tasks from them, trained once.
 
@@ -174,41 +176,7 @@ class YOTOSelector(ModelFileMixin, PanelPredictorMixin, SelectorMixin, BaseEstim
         (k+1)-th perturbed scores and its implicit gradient; its cost does not
         depend on ``k``. ``"softmax"`` is the successive softmax of Xie & Ermon
         (2019), ``k`` softmaxes per step.
-    required_genes : list of str or int, default=None
-        Genes that must be in the panel (names, with DataFrame / AnnData input, or
-        column indices), e.g. an existing panel to extend. ``k`` counts them: the
-        network learns the other ``k - len(required_genes)`` genes to complement
-        them, and predicts from all ``k``.
-    excluded_genes : list of str or int, default=None
-        Genes that are never selected (e.g. mitochondrial or ribosomal genes, genes
-        without a designable probe).
-    expression_window : tuple (low, high), default=None
-        Keep genes whose mean expression over the training cells (of ``X`` as
-        given, e.g. log-normalised) lies outside ``[low, high]`` out of the panel;
-        ``None`` leaves a side open. For optical assays, where very highly expressed
-        genes crowd the signal, an upper bound is the usual choice. Required genes
-        outside the window stay in the panel (with a warning).
-    binarize : bool or float, default=False
-        Train and predict on detection, ``x > threshold`` (``True`` means a threshold
-        of 0), instead of the expression values: the platform-robust input PERSIST
-        uses for the shift from scRNA-seq to targeted assays (FISH, Xenium), whose
-        counts are not on the scRNA-seq scale. The fitted model binarises the panel
-        columns of ``X`` itself in :meth:`predict`, so it takes raw expression (or
-        counts) from the new platform; :meth:`transform` returns the raw panel
-        columns.
-    structure_components : int, default=0
-        Also train the panel to predict the top ``structure_components``
-        principal components of the training cells' expression (all genes,
-        centred, not scaled; a streamed randomized SVD that never densifies), as
-        auxiliary regression heads: a panel chosen for the labels alone can miss
-        the rest of the data's structure (states, gradients, unseen types), which
-        spapros's variation-recovery metrics (kNN overlap, cluster similarity)
-        measure. The auxiliary heads shape training only; ``predict`` and the
-        fitted ``tasks_`` are the labels' tasks. 0 (default) leaves them out;
-        ``benchmarks/TUNING.md`` has the measured gains and costs.
-    structure_weight : float, default=1.0
-        Total loss weight of the structure heads, split over the components in
-        proportion to the variance each explains (each label task weighs 1).
+    {design_params}
     layer : str, default=None
         With AnnData ``X``: read ``adata.layers[layer]`` instead of ``adata.X``.
     use_raw : bool, default=False
@@ -256,6 +224,14 @@ class YOTOSelector(ModelFileMixin, PanelPredictorMixin, SelectorMixin, BaseEstim
     excluded_ : ndarray of int
         Indices of the genes that could not be selected: ``excluded_genes`` and the
         genes outside ``expression_window`` (required genes are never in it).
+    gene_loads_ : ndarray of shape (n_features,) or None
+        Each gene's mean expression over all cells of ``X`` (with
+        ``expression_budget``; None otherwise).
+    panel_load_ : float or None
+        The panel's total, ``gene_loads_[support_].sum()`` (at most
+        ``expression_budget``).
+    gene_penalties_ : ndarray of shape (n_features,) or None
+        The per-gene penalties as used (None without, or when all are 0).
     k_ : int
         Effective panel size, ``min(k, n_features_in_)``.
     n_features_in_ : int
@@ -365,6 +341,8 @@ class YOTOSelector(ModelFileMixin, PanelPredictorMixin, SelectorMixin, BaseEstim
         required_genes: Any = None,
         excluded_genes: Any = None,
         expression_window: Any = None,
+        expression_budget: float | None = None,
+        gene_penalties: Any = None,
         binarize: bool | float = False,
         structure_components: int = 0,
         structure_weight: float = 1.0,
@@ -400,6 +378,8 @@ class YOTOSelector(ModelFileMixin, PanelPredictorMixin, SelectorMixin, BaseEstim
         self.required_genes = required_genes
         self.excluded_genes = excluded_genes
         self.expression_window = expression_window
+        self.expression_budget = expression_budget
+        self.gene_penalties = gene_penalties
         self.binarize = binarize
         self.structure_components = structure_components
         self.structure_weight = structure_weight
@@ -547,6 +527,8 @@ class YOTOSelector(ModelFileMixin, PanelPredictorMixin, SelectorMixin, BaseEstim
             self.expression_window,
             inputs.source.n_vars,
             inputs.feature_names,
+            self.expression_budget,
+            self.gene_penalties,
         )
 
     def _split(
@@ -650,6 +632,9 @@ class YOTOSelector(ModelFileMixin, PanelPredictorMixin, SelectorMixin, BaseEstim
                 relaxation=self.relaxation,
                 required=panel.required.tolist(),
                 excluded=panel.excluded.tolist(),
+                loads=panel.loads,
+                budget=panel.budget,
+                penalties=panel.penalties,
             )
             generator = torch.Generator(device=device)
             generator.manual_seed(seed + 1)
@@ -694,6 +679,8 @@ class YOTOSelector(ModelFileMixin, PanelPredictorMixin, SelectorMixin, BaseEstim
                 feature_names=inputs.feature_names,
                 anndata_input=inputs.anndata_input,
                 binarize=binarize_threshold(self.binarize),
+                loads=panel.loads,
+                penalties=panel.penalties,
             )
 
 

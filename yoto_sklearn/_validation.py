@@ -67,6 +67,9 @@ PARAMETER_CONSTRAINTS: dict[str, list] = {
     "required_genes": [None, "array-like"],
     "excluded_genes": [None, "array-like"],
     "expression_window": [None, tuple, list],
+    # checked with their own messages by yoto_sklearn._budget
+    "expression_budget": "no_validation",
+    "gene_penalties": "no_validation",
     "binarize": ["boolean", Number(Real, 0, None, closed="left")],
     "layer": [None, str],
     "use_raw": ["boolean"],

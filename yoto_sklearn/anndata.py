@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from sklearn.utils._param_validation import Options, validate_params
 
+from ._budget import budget_use
 from ._docs import shared
 from ._targets import TASK_KINDS, detect_task_type, resolve_task_types
 from ._validation import PARAMETER_CONSTRAINTS, Number
@@ -179,6 +180,8 @@ def _write_var(var: pd.DataFrame, key: str, result: pd.DataFrame) -> None:
         var[f"{key}_rank"] = pd.array(rank, dtype="Int64")
     else:
         var[f"{key}_rank"] = rank.astype(np.int64).to_numpy()
+    if "mean_expression" in result:
+        var[f"{key}_mean_expression"] = aligned["mean_expression"].to_numpy()
     if "frequency" in result:
         var[f"{key}_frequency"] = aligned["frequency"].astype(np.float64).to_numpy()
         var[f"{key}_consensus"] = (
@@ -279,6 +282,9 @@ def select_genes(
             Learned gene score (higher is better).
         ``var[f"{key_added}_rank"]`` : int
             1 for the best gene, ``k`` for the last panel gene.
+        ``var[f"{key_added}_mean_expression"]`` : float
+            With ``expression_budget``: each gene's mean expression per cell, the
+            quantity the budget sums.
         ``var[f"{key_added}_frequency"]``, ``var[f"{key_added}_consensus"]``
             With ``stability_runs > 0``: selection frequency over the refits
             and membership of the consensus panel.
@@ -290,7 +296,9 @@ def select_genes(
             ``best_validation_score``, ``loss_curve``,
             ``validation_loss_curve``, ``validation_scores``; with
             ``stability_runs > 0`` also ``stability`` (``n_runs``, ``subsample``,
-            ``mean_jaccard``, ``consensus`` genes).
+            ``mean_jaccard``, ``consensus`` genes); with ``expression_budget`` also
+            ``budget`` (``expression_budget``, ``panel_total``, ``fraction_used``,
+            ``largest``).
 
     Raises
     ------
@@ -330,6 +338,8 @@ def select_genes(
     result = pd.DataFrame(
         {"selected": selected, "score": scores, "rank": ranking}, index=gene_names
     )
+    if getattr(selector, "gene_loads_", None) is not None:
+        result["mean_expression"] = selector.gene_loads_
     stability = None
     if stability_runs > 0:
         from .stability import panel_stability
@@ -384,6 +394,9 @@ def select_genes(
             "validation_scores": _curve(selector, "validation_scores_"),
         }
     )
+    budget = budget_use(selector)
+    if budget is not None:
+        adata.uns[key_added]["budget"] = _to_uns(budget)
     if stability is not None:
         adata.uns[key_added]["stability"] = _to_uns(
             {

@@ -386,14 +386,18 @@ class _Run:
         self.step = 0
 
     def select_step(self, xb: torch.Tensor, generator: torch.Generator) -> tuple:
-        """The outputs of a selection step (a sampled panel), and the temperature."""
+        """One selection step: outputs, temperature, panel-level loss terms.
+
+        The outputs are those of a sampled panel; the panel-level terms (budget,
+        gene penalties) are None without them.
+        """
         progress = min(1.0, self.step / self.total_sel_steps)
         config = self.config
         tau = _schedule(config.temperature_start, config.temperature, progress)
         noise = _schedule(config.noise_start, config.noise_end, progress)
         soft, hard = self.net.select(tau, noise, generator)
         self.step += 1
-        return self.net(xb, soft, hard), tau
+        return self.net(xb, soft, hard), tau, self.net.design_loss(soft, hard)
 
 
 def _epoch_info(run: _Run, history: History, epoch: int, selecting: bool,
@@ -505,13 +509,19 @@ def train(
         for xb, yb in current.iterate(rows, bs, rng):
             if len(xb) < 2 and n_batches > 0:
                 continue  # BatchNorm needs 2 rows; the cell is seen next epoch
+            design = None
             if selecting:
-                outputs, tau = run.select_step(xb, generator)
+                outputs, tau, design = run.select_step(xb, generator)
             else:
                 outputs = refine.forward(xb)
             loss = loss_fn(outputs, yb, losses)
+            if design is not None:  # not part of the reported loss curve
+                loss_for_grad = loss + design
+            else:
+                loss_for_grad = loss
             run.optimizer.zero_grad(set_to_none=True)
-            loss.backward()  # refinement: the panel is detached, scores get no grad
+            # refinement: the panel is detached, the scores get no gradient
+            loss_for_grad.backward()
             run.optimizer.step()
             running = running + loss.detach()
             n_batches += 1

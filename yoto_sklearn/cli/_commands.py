@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from .._budget import budget_use
 from ..report._data import predict_table
 from ..sources import ArraySource
 from ._design import design_params, read_gene_list, stability_table
@@ -233,6 +234,7 @@ def fit_and_report(
         "panel": panel,
         "model": model_path.name,
         "n_iter": getattr(selector, "n_iter_", None),
+        "budget": budget_use(selector),
         "device": str(getattr(selector, "device_", args.device)),
         "fit_seconds": round(fit_seconds, 2),
         "train_metrics": evaluate_tasks(

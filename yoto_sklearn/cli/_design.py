@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ._parser import CLIError
@@ -101,6 +102,11 @@ def design_params(args: argparse.Namespace, gene_names: pd.Index) -> dict[str, A
         params["excluded_genes"] = list(
             dict.fromkeys(params.get("excluded_genes", []) + extra)
         )
+    budget = getattr(args, "expression_budget", None)
+    if budget is not None:
+        params["expression_budget"] = budget
+    if getattr(args, "gene_penalties", None) is not None:
+        params["gene_penalties"] = read_penalties(Path(args.gene_penalties), names)
     low = getattr(args, "min_mean_expression", None)
     high = getattr(args, "max_mean_expression", None)
     if low is not None or high is not None:
@@ -124,3 +130,47 @@ def stability_table(var: pd.DataFrame, key: str = "yoto") -> pd.DataFrame:
         index=pd.Index(var.index.astype(str), name="gene"),
     )
     return table.sort_values(["frequency", "consensus"], ascending=False, kind="stable")
+
+
+def read_penalties(path: Path, names: set[str]) -> dict[str, float]:
+    """``--gene-penalties``: a CSV/TSV with ``gene`` and ``weight`` columns.
+
+    Raises
+    ------
+    CLIError
+        A missing file or column, a gene not in the data, a duplicated gene, a
+        weight that is not a finite number >= 0.
+    """
+    from .readers import table_separator
+
+    flag = "--gene-penalties"
+    if not path.is_file():
+        raise CLIError(f"{flag}: no such file: {path}")
+    try:
+        table = pd.read_csv(path, sep=table_separator(path), dtype={"gene": str})
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise CLIError(f"{flag} {path.name}: not a readable table ({exc})") from None
+    columns = {str(c).strip().lower(): c for c in table.columns}
+    missing = [c for c in ("gene", "weight") if c not in columns]
+    if missing:
+        raise CLIError(
+            f"{flag} {path.name} needs columns 'gene' and 'weight'; missing "
+            f"{missing} (found {list(table.columns)[:5]})"
+        )
+    genes = table[columns["gene"]].astype(str).str.strip()
+    weights = pd.to_numeric(table[columns["weight"]], errors="coerce")
+    bad = weights.isna() | ~np.isfinite(weights) | (weights < 0)
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise CLIError(
+            f"{flag} {path.name}: the weight of {genes.iloc[row]!r} is "
+            f"{table[columns['weight']].iloc[row]!r}; weights are numbers >= 0"
+        )
+    dup = genes[genes.duplicated()]
+    if len(dup):
+        raise CLIError(f"{flag} {path.name} lists {dup.iloc[0]!r} more than once")
+    unknown = [g for g in genes if g not in names]
+    if unknown:
+        more = f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""
+        raise CLIError(f"{flag}: gene {unknown[0]!r}{more} is not in the data")
+    return dict(zip(genes, weights.astype(float), strict=True))

@@ -143,6 +143,9 @@ def write_panel(selector: Any, gene_names: Sequence[str], out: Path) -> list[str
             "required": required[support],
         }
     )
+    loads = getattr(selector, "gene_loads_", None)
+    if loads is not None:  # with a budget: what each gene spends of it
+        panel["mean_expression"] = np.asarray(loads)[support]
     panel.to_csv(out / "panel.csv", index=False)
     every = pd.DataFrame(
         {
@@ -152,6 +155,7 @@ def write_panel(selector: Any, gene_names: Sequence[str], out: Path) -> list[str
             "selected": np.isin(np.arange(names.size), support),
             "required": required,
             "excluded": excluded,
+            **({} if loads is None else {"mean_expression": np.asarray(loads)}),
         }
     ).sort_values("rank", kind="stable")
     every.to_csv(out / "gene_scores.csv", index=False)
@@ -208,6 +212,9 @@ def write_plots(
         Path(plotting.task_png(".", f"panel_expression_{which}_", name)).name
         for name in expression
     ]
+    if getattr(selector, "gene_loads_", None) is not None:
+        plotting.plot_panel_budget(selector, X_eval, path=out / "budget.png")
+        written.append("budget.png")
     return written
 
 
@@ -289,6 +296,7 @@ def write_report_files(
         selector,
         X_eval,
         y_eval,
+        budget=record.get("budget"),
         feature_names=list(gene_names),
         cells=cells,
         baselines=baselines or None,

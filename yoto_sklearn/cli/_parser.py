@@ -258,6 +258,21 @@ def build_parser() -> argparse.ArgumentParser:
         "expressed genes crowd optical assays)",
     )
     design.add_argument(
+        "--expression-budget",
+        type=float,
+        metavar="B",
+        help="panel-level (optical crowding) budget: the panel genes' mean "
+        "expressions per cell (of the fitted matrix) may sum to at most B; "
+        "guaranteed on the panel (panel.csv and metrics.json show the use)",
+    )
+    design.add_argument(
+        "--gene-penalties",
+        metavar="FILE",
+        help="CSV/TSV with a 'gene' and a 'weight' column (e.g. from a probe-design "
+        "table): a gene with weight w must lower the training loss by about w to "
+        "be chosen; genes not listed weigh 0",
+    )
+    design.add_argument(
         "--binarize",
         nargs="?",
         type=float,

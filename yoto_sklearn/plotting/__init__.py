@@ -5,6 +5,7 @@ GUI backend, no global figure registry), returns it, and writes a PNG when
 ``path`` is given. Install matplotlib with ``pip install "yoto-sklearn[plot]"``.
 """
 
+from ._budget import plot_panel_budget
 from ._classes import (
     class_means,
     plot_class_dots,
@@ -28,6 +29,7 @@ __all__ = [
     "plot_class_dots",
     "class_means",
     "plot_selection_frequency",
+    "plot_panel_budget",
     "label_strings",
     "task_png",
 ]

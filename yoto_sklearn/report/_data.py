@@ -313,6 +313,27 @@ def stability_section(stability: Any) -> dict[str, Any] | None:
     }
 
 
+def budget_section(
+    selector: Any, panel: np.ndarray, given: Mapping[str, Any] | None
+) -> dict[str, Any] | None:
+    """Budget use (``given``, else the selector's) and the per-cell totals."""
+    from .._budget import budget_use
+    from ..plotting._budget import budget_histogram
+
+    use = dict(given) if given is not None else budget_use(selector)
+    if use is None:
+        return None
+    if getattr(selector, "gene_loads_", None) is not None:
+        totals = panel.sum(axis=1)
+        counts, edges = budget_histogram(totals)
+        use["cells"] = {
+            "mean_total": float(totals.mean()),
+            "q95_total": float(np.quantile(totals, 0.95)),
+            "histogram": {"counts": jsonable(counts), "edges": _round(edges)},
+        }
+    return jsonable(use)
+
+
 def design_section(selector: Any, names: np.ndarray) -> dict[str, Any]:
     """Required and excluded genes and the expression window."""
 
@@ -380,7 +401,7 @@ def build_report_data(
         "dots": {} if truth is None else dots_section(selector, panel, truth, names),
         "training": training_section(selector),
         "stability": stability_section(stability),
-        "budget": jsonable(budget),
+        "budget": budget_section(selector, panel, budget),
         "evaluator": None
         if evaluator is None
         else {

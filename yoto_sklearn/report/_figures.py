@@ -163,3 +163,18 @@ def stability_svg(stability: dict[str, Any]) -> str:
             f"{stability['mean_jaccard']:.2f} (red: consensus panel)",
         )
     )
+
+
+def budget_svg(budget: dict[str, Any]) -> str:
+    from ..plotting._budget import budget_figure
+
+    cells = budget["cells"]
+    hist = cells["histogram"]
+    return svg(
+        budget_figure(
+            np.asarray(hist["counts"], dtype=float),
+            np.asarray(hist["edges"], dtype=float),
+            float(budget["expression_budget"]),
+            float(cells["mean_total"]),
+        )
+    )

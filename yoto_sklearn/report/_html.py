@@ -10,6 +10,7 @@ from typing import Any
 from .._targets import has_classes
 from ._assets import CSS, JS
 from ._figures import (
+    budget_svg,
     confusion_svg,
     dots_svg,
     matplotlib_available,
@@ -256,12 +257,32 @@ def _budget(data: dict[str, Any]) -> str:
     if not budget:
         return ""
     rows = [
-        [str(k), v if isinstance(v, int | float) else str(v)] for k, v in budget.items()
+        ["expression budget", budget.get("expression_budget")],
+        ["panel total (mean per cell, fitting cells)", budget.get("panel_total")],
+        ["share of the budget used", budget.get("fraction_used")],
     ]
+    largest = budget.get("largest")
+    if largest:
+        rows.append(["most expressed panel gene", f"{largest['gene']} "
+                     f"({fmt(largest['mean_expression'])})"])  # fmt: skip
+    cells = budget.get("cells")
+    if cells:
+        rows += [
+            ["panel total, mean over the report's cells", cells["mean_total"]],
+            ["panel total, 95th percentile of cells", cells["q95_total"]],
+        ]
+    note = (
+        "The budget bounds the sum over the panel of each gene's mean expression "
+        "per cell (the mean total of a cell), on the cells the model was fitted on."
+    )
+    body = table(["", "value"], rows, table_id="budget-table")
+    if cells and matplotlib_available():
+        body += '<div class="figures">' + figure(
+            budget_svg(budget), "panel total per cell"
+        ) + "</div>"  # fmt: skip
     return (
-        '<section id="budget"><h2>Budget use</h2>'
-        + table(["", "value"], rows)
-        + "</section>"
+        f'<section id="budget"><h2>Budget use</h2><p class="note">{esc(note)}</p>'
+        f"{body}</section>"
     )
 
 
