@@ -131,3 +131,14 @@ def test_model_files_get_the_usual_file_mode(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
+
+
+def test_early_stop_note_goes_to_stderr_not_stdout(capsys):
+    """stdout carries results (the CLI's tables, piped to files); notes go to stderr."""
+    X, y = make_data(n=200)
+    params = dict(FIT, max_iter=40, early_stopping=True, n_iter_no_change=2)
+    sel = YOTOSelector(**{**params, "verbose": 1}).fit(X, y)
+    assert sel.history_.stopped_early
+    out, err = capsys.readouterr()
+    assert "stopped early" not in out
+    assert f"YOTO stopped early at epoch {sel.n_iter_} of 40" in err

@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 import inspect
 import math
+import sys
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -567,8 +568,9 @@ def train(
             if history.stopped_by_callback
             else f"no validation improvement for {config.n_iter_no_change} epochs"
         )
+        # on stderr with the bar: stdout stays for results (tables, piping)
         bar.write(f"YOTO stopped early at epoch {history.n_iter} of "
-                  f"{config.max_iter}: {why}")  # fmt: skip
+                  f"{config.max_iter}: {why}", file=sys.stderr)  # fmt: skip
     bar.close()
     if refine is not None:
         refine.release()
