@@ -97,3 +97,39 @@ def test_fold_models_bit_identical_across_processes():
         fits.append(cv["estimator"])
     for a, b in zip(*fits, strict=True):
         _assert_identical(_fingerprint(a, X), _fingerprint(b, X))
+
+
+def test_auto_threads_runs_small_networks_on_one_thread():
+    from yoto_sklearn._training import auto_threads
+
+    assert auto_threads("auto", 1_000, [256]) == 1
+    assert auto_threads("auto", 20_000, [256]) is None  # atlas-sized: torch's setting
+    assert auto_threads("auto", 20_000, [64]) == 1  # narrow first layer: small
+    assert auto_threads(3, 20, [8]) == 3 and auto_threads(None, 20, [8]) is None
+
+
+def test_auto_threads_trains_on_one_thread_and_restores_setting():
+    from yoto_sklearn.callbacks import Callback
+
+    class Threads(Callback):
+        seen: list[int] = []
+
+        def on_epoch_end(self, info):
+            self.seen.append(torch.get_num_threads())
+
+    X, y = _data()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)  # a setting "auto" must override on a small network
+    try:
+        spy = Threads()
+        auto = YOTOSelector(**{**FAST, "n_threads": "auto"}, callbacks=[spy]).fit(X, y)
+        assert spy.seen and set(spy.seen) == {1}
+        assert torch.get_num_threads() == 2
+        one = YOTOSelector(**FAST).fit(X, y)
+        _assert_identical(_fingerprint(auto, X), _fingerprint(one, X))
+        spy.seen.clear()
+        YOTOSelector(**{**FAST, "n_threads": None}, callbacks=[spy]).fit(X, y)
+        assert set(spy.seen) == {2}  # None keeps the caller's setting
+        assert YOTOSelector().n_threads == "auto"
+    finally:
+        torch.set_num_threads(threads)

@@ -73,3 +73,33 @@ def test_gallery_scraper_saves_figures_built_without_pyplot(tmp_path):
     assert len(saved) == 3 and all(p.stat().st_size > 0 for p in saved)
     assert rst.count(".. image-sg::") == 3
     assert pyplot_free_scraper(None, block_vars, {"src_dir": str(tmp_path)}) == ""
+
+
+def test_demo_output_in_docs_is_the_current_layout_and_quoted_right():
+    """The demo output pasted in the docs has today's columns, and the numbers the
+    text around it quotes are the ones in the output."""
+    from yoto_sklearn.cli._report import metric_rows
+
+    page = (ROOT / "docs" / "cli_and_anndata.md").read_text()
+    block = re.search(r"```text\n\$ yoto-sklearn demo\n(.*?)```", page, flags=re.S)
+    assert block, "the demo's output is pasted in docs/cli_and_anndata.md"
+    output = block.group(1)
+    record = {
+        "targets": ["t"],
+        "task_types": ["classification"],
+        "test_metrics": {"t": {"f1_macro": 0.5, "accuracy": 0.5}},
+        "baseline_shared": {"t": {"f1_macro": 0.5, "accuracy": 0.5}},
+        "baseline": {"t": {"f1_macro": 0.5, "accuracy": 0.5}},
+    }
+    header = output.splitlines()[1]
+    for column in metric_rows(record, with_baseline=True)[0]:
+        assert column in header, f"demo column {column!r} missing from the docs"
+    reading = page[block.end() : page.index("![Gene scores learned by the demo")]
+    quoted = re.findall(r"(?<![+−\-\d.])0\.\d{3}\b", reading)
+    assert quoted, "the text after the demo output quotes its numbers"
+    for number in quoted:
+        assert number in output, f"{number} quoted but not in the demo output"
+    start = README.index("pbmc68k tasks and prints its test metrics")
+    summary = README[start : README.index("docs/cli_and_anndata.md", start)]
+    for number in re.findall(r"0\.\d{3}\b", summary):
+        assert number in output, f"README quotes {number}, not in the demo output"

@@ -154,7 +154,10 @@ class PanelPredictorMixin:
             step = sources.PREDICT_CHUNK
             blocks = (panel[i : i + step] for i in range(0, panel.shape[0], step))
         outs: list[list[np.ndarray]] = [[] for _ in self.tasks_]
-        with torch.no_grad(), torch_threads(getattr(self, "n_threads", None)):
+        threads = getattr(self, "n_threads", None)
+        if threads == "auto":  # prediction reads only the k panel columns: small
+            threads = 1
+        with torch.no_grad(), torch_threads(threads):
             for block in blocks:
                 if sp.issparse(block):
                     block = block.toarray()

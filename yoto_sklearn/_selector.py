@@ -43,6 +43,7 @@ from ._training import (
     TaskLoss,
     TrainConfig,
     TrainingData,
+    auto_threads,
     check_finite_network,
     derive_seed,
     recover_from_interrupt,
@@ -188,13 +189,19 @@ class YOTOSelector(ModelFileMixin, PanelPredictorMixin, SelectorMixin, BaseEstim
         Where to train: ``"auto"`` (CUDA if available, else CPU), ``"cpu"``,
         ``"cuda"``, ``"cuda:N"``. Resolved in :meth:`fit`. The fitted model always
         lives on the CPU, so pickles load anywhere.
-    n_threads : int or None, default=None
+    n_threads : int, "auto" or None, default="auto"
         Number of torch intra-op CPU threads used inside :meth:`fit` and
-        prediction (the previous setting is restored afterwards). ``None`` keeps
-        torch's current setting. CPU results depend on the thread count in the last
-        bits, and joblib workers (``GridSearchCV(n_jobs=2)``) run with fewer threads
-        than the main process: set an int to get bit-identical models and
-        predictions whatever the process.
+        prediction (the previous setting is restored afterwards). ``"auto"`` uses
+        one thread when the network's first layer is small (input columns x
+        first hidden width below 4 million weights, e.g. under ~15,000 genes at
+        the default width; always for prediction, which reads only the panel) and
+        torch's setting otherwise: small products gain nothing from more threads
+        and slow down several-fold when another program competes for the cores
+        (``benchmarks/TUNING.md``, "Thread policy"). ``None`` keeps torch's
+        current setting. CPU results depend on the thread count in the last bits,
+        and joblib workers (``GridSearchCV(n_jobs=2)``) run with fewer threads than
+        the main process: an int (or ``"auto"`` on a small network) gives
+        bit-identical models and predictions whatever the process.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, Gumbel noise, dropout, shuffling and the
         validation split. Fitting never changes numpy's or torch's global RNG state.
@@ -349,7 +356,7 @@ class YOTOSelector(ModelFileMixin, PanelPredictorMixin, SelectorMixin, BaseEstim
         layer: str | None = None,
         use_raw: bool = False,
         device: str | torch.device = "auto",
-        n_threads: int | None = None,
+        n_threads: int | str | None = "auto",
         callbacks: list | None = None,
         random_state: Any = None,
         verbose: int = 0,
@@ -451,16 +458,18 @@ class YOTOSelector(ModelFileMixin, PanelPredictorMixin, SelectorMixin, BaseEstim
     def _fit(self, X: Any, y: Any) -> YOTOSelector:
         hidden, device = self._check_params(y)
         inputs = self._check_inputs(X, y)
-        panel = self._check_panel(inputs)
-        seed = derive_seed(self.random_state)
-        rng = np.random.default_rng(seed)
-        train_idx, val_idx = self._split(inputs, rng)
-        data, panel = self._prepare_columns(inputs, panel, train_idx, val_idx)
-        data, structure = self._structure_targets(inputs, data, seed)
-        losses = self._task_losses(inputs, structure, train_idx, device)
-        state = self._fit_stochastic(
-            inputs, panel, data, losses, hidden, seed, rng, device
-        )
+        threads = auto_threads(self.n_threads, inputs.source.n_vars, hidden)
+        with torch_threads(threads):
+            panel = self._check_panel(inputs)
+            seed = derive_seed(self.random_state)
+            rng = np.random.default_rng(seed)
+            train_idx, val_idx = self._split(inputs, rng)
+            data, panel = self._prepare_columns(inputs, panel, train_idx, val_idx)
+            data, structure = self._structure_targets(inputs, data, seed)
+            losses = self._task_losses(inputs, structure, train_idx, device)
+            state = self._fit_stochastic(
+                inputs, panel, data, losses, hidden, seed, rng, device
+            )
         state.apply(self)
         return self
 

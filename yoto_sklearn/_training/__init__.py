@@ -18,6 +18,7 @@ from .loop import (
     train,
 )
 from .runtime import (
+    auto_threads,
     derive_seed,
     resolve_device,
     seeded_torch,
@@ -33,6 +34,7 @@ __all__ = [
     "TaskLoss",
     "TrainConfig",
     "TrainingData",
+    "auto_threads",
     "batch_tensors",
     "check_finite_network",
     "derive_seed",

@@ -12,15 +12,16 @@ from sklearn.utils import check_random_state
 
 
 @contextlib.contextmanager
-def torch_threads(n_threads: int | None) -> Iterator[None]:
+def torch_threads(n_threads: int | str | None) -> Iterator[None]:
     """Run the block with ``n_threads`` torch intra-op threads, then restore.
 
     CPU results depend on the thread count in the last bits (reductions are split
     differently), and joblib workers start with fewer threads than the main process.
     Pinning the count makes fits bit-identical across processes. ``None`` keeps the
-    current setting.
+    current setting, and so does ``"auto"`` (resolved by :func:`auto_threads` once
+    the network's size is known).
     """
-    if n_threads is None:
+    if n_threads is None or n_threads == "auto":
         yield
         return
     previous = torch.get_num_threads()
@@ -29,6 +30,28 @@ def torch_threads(n_threads: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+# Below this many first-layer weights (input columns x first hidden width) a fit runs
+# on one thread under n_threads="auto": its matrix products are too small to gain from
+# a second thread, and any competing process makes the threads wait on each other
+# (benchmarks/bench_threads.py; benchmarks/TUNING.md, "Thread policy").
+AUTO_ONE_THREAD_WEIGHTS = 4_000_000
+
+
+def auto_threads(
+    n_threads: int | str | None, n_inputs: int, hidden: list[int] | tuple[int, ...]
+) -> int | None:
+    """The thread count ``n_threads`` stands for on a network of this size.
+
+    ``"auto"`` is 1 when the first layer has fewer than
+    :data:`AUTO_ONE_THREAD_WEIGHTS` weights, else ``None`` (torch's setting); an
+    int or ``None`` passes through.
+    """
+    if n_threads != "auto":
+        return n_threads  # type: ignore[return-value]
+    width = hidden[0] if len(hidden) else 1
+    return 1 if n_inputs * width < AUTO_ONE_THREAD_WEIGHTS else None
 
 
 def resolve_device(device: Any) -> torch.device:
