@@ -287,3 +287,34 @@ def test_cli_impossible_budget_is_one_line(tmp_path, capsys):
     assert main(argv) == 1
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "cannot be met" in err, err
+
+
+def _greedy_by_definition(cand, k_free, left):
+    """The rule of budgeted_choice written plainly: one full sum per candidate."""
+    chosen, unvisited = [], np.ones(len(cand), dtype=bool)
+    for pos in range(len(cand)):
+        unvisited[pos] = False
+        need = k_free - len(chosen) - 1
+        reserve = np.sort(cand[unvisited])[:need].sum() if need else 0.0
+        if cand[pos] + reserve <= left:
+            chosen.append(pos)
+            left -= cand[pos]
+            if len(chosen) == k_free:
+                return chosen
+    return None
+
+
+def test_budgeted_positions_equal_the_plain_rule():
+    from yoto_sklearn._budget import budgeted_positions
+
+    rng = np.random.default_rng(1)
+    for _ in range(500):
+        n = int(rng.integers(2, 40))
+        k = int(rng.integers(1, n + 1))
+        # ties (integer loads) and budgets exactly at the lightest panel included
+        cand = rng.integers(0, 4, n).astype(float) if rng.random() < 0.5 else (
+            rng.exponential(1.0, n))  # fmt: skip
+        budget = np.sort(cand)[:k].sum() * rng.choice([1.0, 1.0001, 1.2, 2.0])
+        assert budgeted_positions(cand, k, budget) == _greedy_by_definition(
+            cand, k, budget
+        )

@@ -243,3 +243,56 @@ def stored_budget(
                 f"{budget:g}"
             )
     return loads, total, penalties
+
+
+def budgeted_positions(cand: np.ndarray, k_free: int, left: float) -> list | None:
+    """Positions taken by ``_network.budgeted_choice`` (None: cannot fill the panel).
+
+    The reserve (the loads of the ``need`` lightest candidates not yet considered)
+    is a sliding window over the candidates sorted by load: considering a gene
+    removes it from the window, taking one shrinks the window by one. Each step
+    moves the window's edge past visited genes only, so a choice costs about one
+    pass over the candidates instead of one sum over them per candidate. The
+    window's running sum is recomputed exactly when a decision is within rounding
+    of the budget.
+    """
+    n = len(cand)
+    by_load = np.argsort(cand, kind="stable")
+    rank = np.empty(n, dtype=np.int64)
+    rank[by_load] = np.arange(n)
+    light = cand[by_load]
+    visited = np.zeros(n, dtype=bool)  # by load rank
+    total = 0.0  # window: the first ``size`` unvisited genes by load
+    size = 0
+    edge = 0  # load ranks below ``edge`` are in the window or visited
+    chosen: list[int] = []
+    for pos in range(n):
+        r = rank[pos]
+        visited[r] = True
+        if r < edge:  # it leaves the window
+            total -= light[r]
+            size -= 1
+        need = k_free - len(chosen) - 1
+        while size < need and edge < n:
+            if not visited[edge]:
+                total += light[edge]
+                size += 1
+            edge += 1
+        while size > need:
+            edge -= 1
+            if not visited[edge]:
+                total -= light[edge]
+                size -= 1
+        if size < need:  # too few genes left to fill the panel
+            return None
+        value = cand[pos] + total
+        if abs(value - left) <= 1e-9 * max(abs(left), 1.0):  # exact at the edge
+            window = light[:edge][~visited[:edge]]
+            total = float(window.sum())
+            value = cand[pos] + total
+        if value <= left:
+            chosen.append(pos)
+            left -= cand[pos]
+            if len(chosen) == k_free:
+                return chosen
+    return None

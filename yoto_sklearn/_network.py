@@ -24,6 +24,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ._budget import budgeted_positions
+
 # Soft-mask entries below this are treated as exactly zero in the weight gradient, so
 # no denormal floats reach the optimiser state.
 _MASK_FLOOR = 1e-6
@@ -144,27 +146,13 @@ def budgeted_choice(
     ValueError
         If even the lightest candidates do not fit (checked before training).
     """
-    order_cpu = order.cpu()
-    cand = loads.detach().double().cpu()[order_cpu]
-    left = float(budget) - float(loads.detach().double().cpu()[required.cpu()].sum())
     if k_free == 0:
         return order[:0]
-    by_load = torch.argsort(cand, stable=True)
-    rank = torch.empty_like(by_load)
-    rank[by_load] = torch.arange(len(by_load))
-    unvisited = torch.ones(len(cand), dtype=torch.bool)  # by load rank
-    sorted_loads = cand[by_load]
-    chosen: list[int] = []
-    for pos in range(len(cand)):
-        unvisited[rank[pos]] = False
-        need = k_free - len(chosen) - 1
-        reserve = float(sorted_loads[unvisited][:need].sum()) if need else 0.0
-        if float(cand[pos]) + reserve <= left:
-            chosen.append(pos)
-            left -= float(cand[pos])
-            if len(chosen) == k_free:
-                break
-    if len(chosen) < k_free:
+    all_loads = loads.detach().double().cpu().numpy()
+    cand = all_loads[order.cpu().numpy()]
+    left = float(budget) - float(all_loads[required.cpu().numpy()].sum())
+    chosen = budgeted_positions(cand, k_free, left)
+    if chosen is None:
         raise ValueError("no panel of this size fits the expression budget")
     return order[torch.as_tensor(chosen, dtype=torch.long, device=order.device)]
 
