@@ -23,6 +23,7 @@ LAYERS = {
     "_stats": 1,
     "_targets": 1,
     "sources": 1,
+    "soma": 1,
     "_design": 1,
     "metrics": 2,
     "_training": 2,

@@ -38,10 +38,25 @@ def _setup() -> dict:
     }
 
 
+def _soma_atlas(adata, folder: Path) -> None:
+    """The README's ``atlas_soma/``: the setup cells as a SOMA experiment."""
+    soma_io = pytest.importorskip("tiledbsoma.io")
+    cells = adata.copy()
+    cells.obs["tissue"] = np.where(np.arange(cells.n_obs) % 2, "lung", "blood")
+    i = np.arange(cells.n_obs)
+    cells.obs["disease"] = np.where(
+        i % 3 == 0, "unknown", np.where(i % 4 == 1, "covid", "normal")
+    )
+    soma_io.from_anndata(str(folder / "atlas_soma"), cells, measurement_name="RNA")
+
+
 @pytest.mark.parametrize("index", range(len(_snippets(README))))
-def test_readme_python_snippets_run_as_written(index):
+def test_readme_python_snippets_run_as_written(index, tmp_path, monkeypatch):
     code = _snippets(README)[index]
     namespace = _setup()
+    if "atlas_soma/" in code:
+        _soma_atlas(namespace["adata"], tmp_path)
+        monkeypatch.chdir(tmp_path)
     exec(compile(code, f"README.md snippet {index}", "exec"), namespace)  # noqa: S102
 
 

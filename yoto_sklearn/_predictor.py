@@ -89,6 +89,14 @@ class PanelPredictorMixin:
         """Validate X at predict time; return a row source or a matrix."""
         check_is_fitted(self)
         if isinstance(X, RowSource):
+            fitted = getattr(self, "feature_names_in_", None)
+            names = getattr(X, "var_names", None)
+            if (
+                fitted is not None
+                and hasattr(X, "with_genes")
+                and (names is None or list(names) != list(fitted))
+            ):  # a SOMA query: take the fitted genes, by name, in their order
+                X = X.with_genes(list(fitted))
             return self._check_n_features(X, X.n_vars)
         if not sources.is_anndata(X):
             check_X_content(X)
@@ -268,7 +276,7 @@ class PanelPredictorMixin:
             Task name to score; NaN for a task without observed labels in ``y``.
         """
         check_is_fitted(self)
-        if sources.is_anndata(X):
+        if sources.has_obs_table(X):
             y = obs_columns(X, y)
         frame = targets_frame(y, num_samples(X))
         frame = match_task_columns(y, frame, self.task_names_)

@@ -500,6 +500,8 @@ class YOTOSelector(ModelFileMixin, PanelPredictorMixin, SelectorMixin, BaseEstim
                 f"{type(X).__name__}."
             )
         elif isinstance(X, RowSource) and getattr(X, "var_names", None) is not None:
+            if sources.has_obs_table(X):  # a SOMA query: targets are obs columns
+                y = obs_columns(X, y)
             names = np.asarray(X.var_names, dtype=object)
             check_unique_names(names, "the row source's var_names")
         backed = sources.is_backed_matrix(X) or isinstance(X, RowSource)

@@ -214,13 +214,13 @@ def detected(block: Any, threshold: float) -> Any:
     return (np.asarray(block) > t).astype(np.float32)
 
 
-def _dense_float(block: Any, dtype: type = np.float32) -> np.ndarray:
+def dense_float(block: Any, dtype: type = np.float32) -> np.ndarray:
     if sp.issparse(block):
         block = block.toarray()
     return np.asarray(block, dtype=dtype)
 
 
-def _check_finite_panel(block: np.ndarray, start: int, stop: int) -> None:
+def check_finite_panel(block: np.ndarray, start: int, stop: int) -> None:
     if not np.isfinite(block).all():
         raise ValueError(
             "Input X contains NaN or infinity in the panel columns (rows "
@@ -318,7 +318,7 @@ class ArraySource:
         order = self._order(idx, batch_size, rng)[0]
         for start in range(0, len(order), batch_size):
             batch = np.sort(order[start : start + batch_size])
-            yield batch, _dense_float(self._native(self.X[batch]))
+            yield batch, dense_float(self._native(self.X[batch]))
 
     def chunks(self, chunk_rows: int | None = None) -> Iterator[tuple[int, Any]]:
         """Yield ``(start, block)`` for contiguous row blocks (sparse stays sparse)."""
@@ -333,8 +333,8 @@ class ArraySource:
         panel = self._native(self.X[:, np.asarray(cols)])
         step = chunk_rows or PREDICT_CHUNK
         for start in range(0, self.n_obs, step):
-            block = _dense_float(panel[start : start + step], np.float64)
-            _check_finite_panel(block, start, start + block.shape[0])
+            block = dense_float(panel[start : start + step], np.float64)
+            check_finite_panel(block, start, start + block.shape[0])
             yield block
 
 
@@ -585,15 +585,22 @@ class BackedSource(ArraySource):
                 block = self._native(block)
             else:
                 block = self._read(start, stop)[:, cols]
-            block = _dense_float(block, np.float64)
-            _check_finite_panel(block, start, stop)
+            block = dense_float(block, np.float64)
+            check_finite_panel(block, start, stop)
             yield block
 
     @staticmethod
     def _emit(ids: np.ndarray, block: Any, start: int) -> tuple[np.ndarray, np.ndarray]:
         part = block[start : start + len(ids)]
         order = np.argsort(ids, kind="stable")
-        return ids[order], _dense_float(part[order])
+        return ids[order], dense_float(part[order])
+
+
+def has_obs_table(X: Any) -> bool:
+    """Whether ``X`` carries cell metadata that targets can name (AnnData, SOMA)."""
+    return is_anndata(X) or (
+        isinstance(X, RowSource) and getattr(X, "obs", None) is not None
+    )
 
 
 def num_samples(X: Any) -> int:

@@ -1,0 +1,180 @@
+"""Fit and predict from a real TileDB-SOMA experiment built in tmp_path (issue 18)."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+from sklearn.model_selection import GridSearchCV
+
+from yoto_sklearn import YOTOSelector
+
+soma_io = pytest.importorskip("tiledbsoma.io")
+anndata = pytest.importorskip("anndata")
+
+from yoto_sklearn.soma import SomaSource  # noqa: E402
+
+FIT = dict(k=3, max_iter=6, n_threads=1, random_state=0, device="cpu")
+
+
+def _adata(n=400, g=30, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    X = sp.random(n, g, density=0.3, format="csr", random_state=seed, dtype=np.float32)
+    marks = sp.csr_matrix((np.full(n, 3.0, np.float32), (np.arange(n), y)), (n, g))
+    state = np.where(rng.random(n) < 0.2, "unknown", np.array(["x", "y"])[y % 2])
+    obs = pd.DataFrame(
+        {
+            "cell_type": np.array(["a", "b", "c"])[y],
+            "state": state,
+            "tissue": np.where(np.arange(n) % 4 == 0, "lung", "blood"),
+        },
+        index=[f"c{i}" for i in range(n)],
+    )
+    var = pd.DataFrame(
+        {"feature_name": [f"G{i}" for i in range(g)]},
+        index=[f"ENSG{i:05d}" for i in range(g)],
+    )
+    return anndata.AnnData(X=(X + marks).tocsr(), obs=obs, var=var)
+
+
+@pytest.fixture(scope="module")
+def atlas(tmp_path_factory):
+    """The same cells as a SOMA experiment and as an h5ad file."""
+    root = tmp_path_factory.mktemp("atlas")
+    adata = _adata()
+    uri = str(root / "soma")
+    soma_io.from_anndata(uri, adata, measurement_name="RNA")
+    path = root / "cells.h5ad"
+    adata.write_h5ad(path)
+    return uri, path, adata
+
+
+def _fingerprint(sel, X):
+    return sel.support_, sel.scores_, sel.predict_proba(X)
+
+
+def test_soma_fit_equals_the_backed_h5ad_fit(atlas):
+    uri, path, _ = atlas
+    source = SomaSource(uri)
+    assert (source.n_obs, source.n_vars) == (400, 30)
+    assert source.var_names[0] == "G0"  # named by feature_name
+    a = YOTOSelector(**FIT).fit(source, "cell_type")
+    backed = anndata.read_h5ad(path, backed="r")
+    b = YOTOSelector(**FIT).fit(backed, "cell_type")
+    # same values, same chunk-wise order: bit-identical
+    for u, v in zip(_fingerprint(a, source), _fingerprint(b, backed), strict=True):
+        np.testing.assert_array_equal(u, v)
+    # genes named by var's feature_name (the AnnData's var_names are its ids)
+    names = backed.var["feature_name"].to_numpy()[b.support_]
+    assert list(a.get_feature_names_out()) == list(names)
+
+
+def test_unknown_labels_are_missing_and_multi_task_works(atlas):
+    uri, _, adata = atlas
+    source = SomaSource(uri)
+    state = source.obs["state"]
+    assert state.isna().sum() == (adata.obs["state"] == "unknown").sum() > 0
+    sel = YOTOSelector(**FIT).fit(source, ["cell_type", "state"])
+    assert sel.task_names_ == ["cell_type", "state"]
+    frame = sel.predict_frame(source)
+    assert list(frame.columns) == ["cell_type", "state"] and len(frame) == 400
+    assert "unknown" not in set(frame["state"])
+    kept = SomaSource(uri, missing_values=())
+    assert kept.obs["state"].isna().sum() == 0
+
+
+def test_value_filters_and_gene_subsets_are_honoured(atlas):
+    uri, _, adata = atlas
+    lung = SomaSource(uri, obs_value_filter="tissue == 'lung'")
+    assert lung.n_obs == int((adata.obs["tissue"] == "lung").sum())
+    assert set(lung.obs["tissue"]) == {"lung"}
+    some = SomaSource(uri, var_value_filter="feature_name in ['G1', 'G4', 'G9']")
+    assert list(some.var_names) == ["G1", "G4", "G9"]
+    block = next(some.chunks())[1].toarray()
+    np.testing.assert_array_equal(block, adata.X[:, [1, 4, 9]].toarray())
+    ordered = SomaSource(uri, genes=["G9", "G1"])
+    np.testing.assert_array_equal(
+        next(ordered.chunks())[1].toarray(), adata.X[:, [9, 1]].toarray()
+    )
+
+
+def test_prediction_reads_only_the_panel_columns(atlas):
+    uri, _, adata = atlas
+    adata = adata.copy()
+    adata.var_names = adata.var["feature_name"].to_numpy()
+    sel = YOTOSelector(**FIT).fit(SomaSource(uri), "cell_type")
+    fresh = SomaSource(uri)
+    proba = sel.predict_proba(fresh)
+    assert sorted(fresh.columns_read) == sorted(sel.support_.tolist())
+    np.testing.assert_allclose(proba, sel.predict_proba(adata), rtol=0, atol=1e-6)
+    # a query with other genes: the model's genes are taken by name
+    out = next(g for g in adata.var_names if g not in set(sel.get_feature_names_out()))
+    other = SomaSource(uri, var_value_filter=f"feature_name != '{out}'")
+    assert other.n_vars == 29
+    np.testing.assert_array_equal(sel.predict(other), sel.predict(adata))
+    assert sorted(other.with_genes(list(sel.feature_names_in_)).var_names) == sorted(
+        adata.var_names
+    )
+
+
+def test_primary_data_only_by_default(tmp_path):
+    adata = _adata(n=120)
+    adata.obs["is_primary_data"] = np.arange(120) % 3 != 0
+    uri = str(tmp_path / "census_like")
+    soma_io.from_anndata(uri, adata, measurement_name="RNA")
+    assert SomaSource(uri).n_obs == 80
+    assert SomaSource(uri, primary_only=False).n_obs == 120
+    configured = SomaSource(uri, tiledb_config={"sm.compute_concurrency_level": "1"})
+    assert pickle.loads(pickle.dumps(configured)).n_obs == 80
+
+
+def test_pickles_and_runs_in_grid_search_with_two_workers(atlas):
+    uri, _, _ = atlas
+    source = SomaSource(uri)
+    again = pickle.loads(pickle.dumps(source))
+    assert again.n_obs == source.n_obs and list(again.obs["cell_type"][:5]) == list(
+        source.obs["cell_type"][:5]
+    )
+    y = source.obs["cell_type"].to_numpy()
+    search = GridSearchCV(
+        YOTOSelector(**dict(FIT, max_iter=2)), {"k": [2, 3]}, cv=2, n_jobs=2
+    ).fit(source, y)
+    assert search.best_params_["k"] in (2, 3)
+    sub = source[np.array([5, 1, 3])]
+    np.testing.assert_array_equal(
+        sub.obs["cell_type"].to_numpy(), y[[5, 1, 3]]
+    )  # fmt: skip
+    np.testing.assert_array_equal(
+        next(sub.chunks())[1].toarray(), next(source.chunks())[1].toarray()[[5, 1, 3]]
+    )
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(uri="{missing}"), "not a readable SOMA experiment"),
+        (dict(uri="{h5ad}"), "not a readable SOMA experiment"),
+        (dict(measurement="ATAC"), "Measurement 'ATAC' not in"),
+        (dict(X_layer="raw"), "X layer 'raw' not in"),
+        (dict(obs_value_filter="tissue == 'brain'"), "selects 0 cells"),
+        (dict(obs_value_filter="tissue ==="), "value filter failed"),
+        (dict(genes=["G1", "NOPE"]), "not in var"),
+        (dict(gene_column="symbol"), "gene_column 'symbol' is not a var column"),
+    ],
+)
+def test_bad_queries_get_one_clear_error(atlas, tmp_path, kwargs, message):
+    uri, path, _ = atlas
+    kwargs = dict(kwargs)
+    given = kwargs.pop("uri", uri).format(missing=tmp_path / "nothing", h5ad=path)
+    with pytest.raises(ValueError, match=message):
+        SomaSource(given, **kwargs)
+
+
+def test_unknown_target_column_is_named(atlas):
+    uri, _, _ = atlas
+    with pytest.raises(ValueError, match="not found"):
+        YOTOSelector(**FIT).fit(SomaSource(uri), "disease")

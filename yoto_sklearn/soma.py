@@ -1,0 +1,374 @@
+"""Train and predict from a TileDB-SOMA experiment, without an h5ad export first.
+
+A CELLxGENE Census slice or a lab's own atlas.
+
+:class:`SomaSource` is a row source (see :mod:`yoto_sklearn.sources`): ``fit``,
+``predict``, ``transform`` and ``score`` stream it in contiguous runs of cells, as
+they stream a backed h5ad (chunk-wise shuffle, ``max_cells_per_epoch``, panel-only
+refinement), and prediction reads only the ``k`` panel columns from storage.
+tiledbsoma does the reading (``pip install "yoto-sklearn[soma]"``).
+
+The source is a light description (URI, measurement, X layer, value filters), so it
+pickles: ``GridSearchCV(n_jobs=2)`` and Dask workers reopen the experiment
+themselves. Targets are obs column names (``fit(source, ["cell_type",
+"disease"])``); values listed in ``missing_values`` (Census writes ``"unknown"``)
+are read as missing labels.
+
+Census facts handled here: ``is_primary_data == True`` is added to the cell filter
+by default when obs has that column (Census stores some cells more than once); genes
+are named by ``feature_name`` when var has it.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from .sources import (
+    BUFFER_CHUNKS,
+    BackedSource,
+    check_finite_panel,
+    default_chunk_rows,
+    dense_float,
+)
+
+__all__ = ["SomaSource"]
+
+NAME_COLUMNS = ("feature_name", "var_id", "gene_name", "gene_ids")
+
+
+def _tiledbsoma() -> Any:
+    try:
+        import tiledbsoma
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "Reading a SOMA experiment needs tiledbsoma: "
+            'pip install "yoto-sklearn[soma]".'
+        ) from err
+    return tiledbsoma
+
+
+class _Obs:
+    """The cells' metadata, read column by column on demand (never all at once)."""
+
+    def __init__(self, source: SomaSource) -> None:
+        self._source = source
+        self.columns = pd.Index(source.obs_columns)
+
+    def __getitem__(self, cols: str | list[str]) -> pd.Series | pd.DataFrame:
+        names = [cols] if isinstance(cols, str) else list(cols)
+        frame = self._source.read_obs(names)
+        return frame[names[0]] if isinstance(cols, str) else frame
+
+
+class SomaSource(BackedSource):
+    """Cells of a TileDB-SOMA experiment as a row source for ``fit`` and ``predict``.
+
+    Parameters
+    ----------
+    uri : str
+        The experiment: a local folder or any URI tiledbsoma opens.
+    measurement : str, default="RNA"
+        The measurement (``exp.ms[measurement]``).
+    X_layer : str, default="data"
+        The X layer to read (``tiledbsoma.io.from_anndata`` writes ``"data"``;
+        the Census has ``"raw"`` counts and ``"normalized"``). Values are used as
+        stored: train on log-normalised values, as for any other input.
+    obs_value_filter, var_value_filter : str, optional
+        tiledbsoma value filters of the cells and genes, e.g.
+        ``"tissue_general == 'blood'"``.
+    primary_only : bool or None, default=None
+        Keep only ``is_primary_data == True`` cells. ``None``: when obs has that
+        column.
+    genes : sequence of str, optional
+        Exactly these genes, in this order (names of ``gene_column``); a name not
+        in the experiment is an error. Takes precedence over ``var_value_filter``.
+    gene_column : str, optional
+        The var column naming genes; default the first of ``feature_name``,
+        ``var_id``, ``gene_name``, ``gene_ids`` that var has.
+    missing_values : sequence, default=("unknown",)
+        Label values read as missing (NaN) in targets.
+    chunk_rows : int, optional
+        Cells per contiguous read (default: about 4 million stored values).
+    buffer_chunks : int, default=4
+        Chunks per shuffle buffer.
+    tiledb_config : dict, optional
+        TileDB configuration for opening the experiment (e.g. the Census on S3:
+        ``{"vfs.s3.region": "us-west-2", "vfs.s3.no_sign_request": "true"}``).
+
+    Attributes
+    ----------
+    n_obs, n_vars : int
+        Cells and genes of the query.
+    var_names : ndarray of str
+        Gene names, in column order.
+    obs : object
+        The cells' metadata, read on demand by column (``obs["cell_type"]``).
+    columns_read : set of int
+        var joinids this object has asked storage for (a record for checks).
+
+    Examples
+    --------
+    >>> lung = "tissue == 'lung'"
+    >>> source = SomaSource("atlas/", obs_value_filter=lung)  # doctest: +SKIP
+    >>> sel = YOTOSelector(k=50).fit(source, ["cell_type", "disease"])  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        uri: str,
+        measurement: str = "RNA",
+        X_layer: str = "data",
+        *,
+        obs_value_filter: str | None = None,
+        var_value_filter: str | None = None,
+        primary_only: bool | None = None,
+        genes: Sequence[str] | None = None,
+        gene_column: str | None = None,
+        missing_values: Sequence[Any] = ("unknown",),
+        chunk_rows: int | None = None,
+        buffer_chunks: int = BUFFER_CHUNKS,
+        tiledb_config: dict | None = None,
+    ) -> None:
+        if not isinstance(uri, str | bytes) and not hasattr(uri, "__fspath__"):
+            raise TypeError(f"uri must be a path or URI string, got {type(uri)}.")
+        self.uri = str(os.fspath(uri))
+        if "://" not in self.uri:  # a local folder: absolute, so a worker in another
+            # directory (or TileDB's context, which keeps the first cwd) finds it
+            self.uri = os.path.abspath(self.uri)
+        self.measurement = measurement
+        self.X_layer = X_layer
+        self.obs_value_filter = obs_value_filter
+        self.var_value_filter = var_value_filter
+        self.primary_only = primary_only
+        self.gene_column = gene_column
+        self.missing_values = tuple(missing_values)
+        self.shuffle = "chunked"
+        self.fixed_chunk_rows = chunk_rows
+        self.buffer_chunks = buffer_chunks
+        self.threshold = None
+        self.tiledb_config = None if tiledb_config is None else dict(tiledb_config)
+        self.columns_read: set[int] = set()
+        self._describe(None if genes is None else [str(g) for g in genes])
+
+    # ------------------------------------------------------------------ opening
+    def _open(self) -> Any:
+        soma = _tiledbsoma()
+        context = (
+            None
+            if self.tiledb_config is None
+            else soma.SOMATileDBContext(tiledb_config=self.tiledb_config)
+        )
+        try:
+            return soma.Experiment.open(self.uri, context=context)
+        except Exception as err:  # tiledbsoma raises several kinds here
+            raise ValueError(
+                f"{self.uri!r} is not a readable SOMA experiment ({err})."
+            ) from None
+
+    def _describe(self, genes: list[str] | None) -> None:
+        """Resolve the query once: cell and gene joinids, names, density."""
+        with self._open() as exp:
+            if self.measurement not in exp.ms:
+                raise ValueError(
+                    f"Measurement {self.measurement!r} not in {self.uri!r} "
+                    f"(measurements: {sorted(exp.ms.keys())})."
+                )
+            ms = exp.ms[self.measurement]
+            if "X" not in ms or self.X_layer not in ms.X:
+                layers = sorted(ms.X.keys()) if "X" in ms else []
+                raise ValueError(
+                    f"X layer {self.X_layer!r} not in measurement "
+                    f"{self.measurement!r} (layers: {layers})."
+                )
+            self.obs_columns = [c for c in exp.obs.schema.names if c != "soma_joinid"]
+            var_cols = [c for c in ms.var.schema.names if c != "soma_joinid"]
+            column = self.gene_column or next(
+                (c for c in NAME_COLUMNS if c in var_cols), None
+            )
+            if column is None or column not in var_cols:
+                raise ValueError(
+                    f"gene_column {column!r} is not a var column (var columns: "
+                    f"{var_cols})."
+                )
+            cell_filter = self._cell_filter()
+            try:
+                obs_ids = (
+                    exp.obs.read(column_names=["soma_joinid"], value_filter=cell_filter)
+                    .concat()
+                    .column("soma_joinid")
+                    .to_numpy()
+                )
+                var = (
+                    ms.var.read(
+                        column_names=["soma_joinid", column],
+                        value_filter=None
+                        if genes is not None
+                        else self.var_value_filter,
+                    )
+                    .concat()
+                    .to_pandas()
+                )
+            except Exception as err:  # tiledbsoma's parser raises several kinds
+                raise ValueError(f"The SOMA value filter failed: {err}") from None
+            nnz = int(ms.X[self.X_layer].nnz)
+            total = exp.obs.count * ms.var.count
+        if genes is not None:
+            where = {
+                str(g): int(i)
+                for g, i in zip(var[column], var["soma_joinid"], strict=True)
+            }
+            absent = [g for g in genes if g not in where]
+            if absent:
+                raise ValueError(
+                    f"{len(absent)} gene(s) not in var[{column!r}] of {self.uri!r}: "
+                    f"{absent[:5]}."
+                )
+            var_ids = np.asarray([where[g] for g in genes], dtype=np.int64)
+            names = np.asarray(genes, dtype=object)
+        else:
+            var = var.sort_values("soma_joinid")
+            var_ids = var["soma_joinid"].to_numpy(np.int64)
+            names = var[column].astype(str).to_numpy(dtype=object)
+        if len(obs_ids) == 0 or len(var_ids) == 0:
+            raise ValueError(
+                f"The SOMA query selects {len(obs_ids)} cells and {len(var_ids)} "
+                f"genes of {self.uri!r} (cell filter: {cell_filter!r}); both must "
+                "be non-empty."
+            )
+        self.gene_column = column
+        self.genes = None if genes is None else list(genes)
+        self.obs_ids = np.sort(obs_ids).astype(np.int64)
+        self.var_ids = var_ids
+        self.var_names = names
+        self.n_obs, self.n_vars = len(self.obs_ids), len(self.var_ids)
+        self._density = nnz / max(total, 1)
+        self.obs = _Obs(self)
+        self.obs_names = pd.Index(self.obs_ids.astype(str))
+
+    def _cell_filter(self) -> str | None:
+        primary = self.primary_only
+        if primary is None:
+            primary = "is_primary_data" in self.obs_columns
+        parts = [p for p in (self.obs_value_filter,) if p]
+        if primary:
+            parts.append("is_primary_data == True")
+        return " and ".join(f"({p})" for p in parts) or None
+
+    def with_genes(self, genes: Sequence[str]) -> SomaSource:
+        """The same cells with exactly ``genes`` as columns (for a fitted model)."""
+        return SomaSource(
+            self.uri, self.measurement, self.X_layer,
+            obs_value_filter=self.obs_value_filter, primary_only=self.primary_only,
+            genes=genes, gene_column=self.gene_column,
+            missing_values=self.missing_values, chunk_rows=self.fixed_chunk_rows,
+            buffer_chunks=self.buffer_chunks, tiledb_config=self.tiledb_config,
+        )  # fmt: skip
+
+    # --------------------------------------------- scikit-learn's row indexing
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(n_obs, n_vars)``, so scikit-learn's splitters can count the cells."""
+        return (self.n_obs, self.n_vars)
+
+    def __len__(self) -> int:
+        return self.n_obs
+
+    def __getitem__(self, rows: Any) -> SomaSource:
+        """The same query restricted to cells ``rows`` (positions), in that order.
+
+        What cross-validation does to ``X``; nothing is read.
+        """
+        rows = np.arange(self.n_obs)[rows]
+        sub = copy.copy(self)
+        sub.obs_ids = self.obs_ids[np.atleast_1d(rows)]
+        sub.n_obs = len(sub.obs_ids)
+        sub.obs_names = pd.Index(sub.obs_ids.astype(str))
+        sub.obs = _Obs(sub)
+        sub.columns_read = set()
+        return sub
+
+    # ------------------------------------------------------------------ pickling
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("obs", None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.obs = _Obs(self)
+
+    # ------------------------------------------------------------------ reading
+    def read_obs(self, columns: list[str]) -> pd.DataFrame:
+        """Obs columns of the query's cells, in row order; missing values as NaN."""
+        unknown = [c for c in columns if c not in self.obs_columns]
+        if unknown:
+            raise ValueError(
+                f"Column(s) {unknown} not in the obs of {self.uri!r} (columns: "
+                f"{self.obs_columns})."
+            )
+        with self._open() as exp:
+            frame = (
+                exp.obs.read(
+                    coords=(self.obs_ids,), column_names=["soma_joinid", *columns]
+                )
+                .concat()
+                .to_pandas()
+                .set_index("soma_joinid")
+                .reindex(self.obs_ids)
+            )
+        frame.index = self.obs_names
+        for c in columns:
+            col = frame[c]
+            if col.dtype.kind in "OUS" or isinstance(col.dtype, pd.CategoricalDtype):
+                col = col.astype(object)
+                frame[c] = col.where(~col.isin(self.missing_values), np.nan)
+        return frame[columns]
+
+    def _matrix(self, rows: np.ndarray, var_ids: np.ndarray) -> sp.csr_matrix:
+        """Cells ``rows`` (positions) x genes ``var_ids`` (joinids), as CSR."""
+        self.columns_read.update(int(v) for v in var_ids)
+        obs_ids = self.obs_ids[rows]
+        cell_order = np.argsort(obs_ids, kind="stable")  # a subset may be unsorted
+        order = np.argsort(var_ids, kind="stable")
+        with self._open() as exp:
+            array = exp.ms[self.measurement].X[self.X_layer]
+            coords = (obs_ids[cell_order], var_ids[order])
+            table = array.read(coords=coords).tables().concat()
+        found = np.searchsorted(
+            obs_ids[cell_order], table.column("soma_dim_0").to_numpy()
+        )
+        i = cell_order[found]
+        where = np.searchsorted(var_ids[order], table.column("soma_dim_1").to_numpy())
+        j = order[where]
+        data = table.column("soma_data").to_numpy().astype(np.float32, copy=False)
+        shape = (len(rows), len(var_ids))
+        return sp.csr_matrix((data, (i, j)), shape=shape)
+
+    def _read(self, start: int, stop: int) -> sp.csr_matrix:
+        return self._matrix(np.arange(start, stop), self.var_ids)
+
+    def chunks(self, chunk_rows: int | None = None) -> Iterator[tuple[int, Any]]:
+        """Yield ``(start, CSR block)`` for contiguous runs of the query's cells."""
+        step = chunk_rows or self.chunk_rows(1)
+        for start in range(0, self.n_obs, step):
+            yield start, self._read(start, min(start + step, self.n_obs))
+
+    def panel_chunks(
+        self, cols: np.ndarray, chunk_rows: int | None = None
+    ) -> Iterator[np.ndarray]:
+        """Float64 row blocks of columns ``cols`` only: only they are read."""
+        cols = np.asarray(cols)
+        step = chunk_rows or default_chunk_rows(len(cols), self.density, 1)
+        for start in range(0, self.n_obs, step):
+            stop = min(start + step, self.n_obs)
+            block = self._matrix(np.arange(start, stop), self.var_ids[cols])
+            block = dense_float(block, np.float64)
+            check_finite_panel(block, start, stop)
+            yield block
