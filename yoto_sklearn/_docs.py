@@ -35,10 +35,10 @@ expression_budget : float, default=None
     express at most this much per cell, as the sum over the panel of each
     gene's mean expression over all cells of ``X`` as given (the statistic of
     ``expression_window``; the mean is additive, so the bound is a property of
-    the gene set and is guaranteed). Trained into the selection (a Lagrangian
-    term on the relaxed mask whose multiplier rises while sampled panels are
-    over budget) and enforced on the returned panel (best genes first, a gene
-    skipped when it would leave the panel unfillable within the budget), so
+    the gene set and is guaranteed). The selection learns every gene's score as
+    without a budget; the panel kept for refinement is the learned ranking
+    trimmed to fit (the most expressed gene dropped, the best-ranked gene that
+    fits added, until the panel fits), and the heads are refined on it, so
     ``panel_load_ <= expression_budget`` always. Required genes count against
     it; a budget no ``k``-gene panel can meet is an error before training.
 gene_penalties : dict, Series or array-like of shape (n_features,), default=None

@@ -24,15 +24,12 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ._budget import budgeted_positions
+from ._budget import budgeted_positions, trimmed_positions, within
 
 # Soft-mask entries below this are treated as exactly zero in the weight gradient, so
 # no denormal floats reach the optimiser state.
 _MASK_FLOOR = 1e-6
 _NEWTON_STEPS = 12
-# Budget multiplier: increase per training step and unit of relative overload
-# (dual ascent; see yoto_sklearn._budget).
-DUAL_STEP = 0.01
 
 
 def gumbel_like(
@@ -133,13 +130,15 @@ def budgeted_choice(
 ) -> torch.Tensor:
     """The ``k_free`` free genes of a panel within a total-load budget, best first.
 
-    ``order`` lists the candidate genes best first. A gene is taken unless taking
-    it would leave the remaining places unfillable within ``budget`` by the
-    lightest genes not yet considered; a skipped gene stays out. The ``required``
-    genes' loads count against the budget. Sums are in float64 on the CPU, so the
-    panel's total never exceeds ``budget``. Taking a gene keeps the rest fillable,
-    and a skipped gene is never among the lightest that could fill it, so the
-    choice completes whenever the lightest ``k_free`` candidates fit.
+    ``order`` lists the candidate genes best first. The best ``k_free`` are
+    trimmed to fit (:func:`yoto_sklearn._budget.trimmed_positions`: the heaviest
+    panel gene is dropped and the best remaining gene that fits takes its place,
+    until the panel fits). Should trimming run out of candidates, the greedy
+    choice (:func:`yoto_sklearn._budget.budgeted_positions`) is used, which
+    completes whenever the lightest ``k_free`` candidates fit. The ``required``
+    genes' loads count against the budget; sums are in float64 on the CPU, so
+    the panel's total never exceeds ``budget`` (beyond float rounding:
+    :data:`yoto_sklearn._budget.BUDGET_RTOL`).
 
     Raises
     ------
@@ -150,8 +149,10 @@ def budgeted_choice(
         return order[:0]
     all_loads = loads.detach().double().cpu().numpy()
     cand = all_loads[order.cpu().numpy()]
-    left = float(budget) - float(all_loads[required.cpu().numpy()].sum())
-    chosen = budgeted_positions(cand, k_free, left)
+    left = within(budget) - float(all_loads[required.cpu().numpy()].sum())
+    chosen = trimmed_positions(cand, k_free, left)
+    if chosen is None:
+        chosen = budgeted_positions(cand, k_free, left)
     if chosen is None:
         raise ValueError("no panel of this size fits the expression budget")
     return order[torch.as_tensor(chosen, dtype=torch.long, device=order.device)]
@@ -248,14 +249,12 @@ class YOTONetwork(nn.Module):
         )
         self.k_free = self.k - len(required_idx)
         # Panel-level design (see yoto_sklearn._budget): each gene's load (mean
-        # expression per cell) and the panel's budget, and per-gene penalties. The
-        # multiplier of the budget term rises while sampled panels are over budget.
+        # expression per cell) and the panel's budget, and per-gene penalties.
         self.budget = None if budget is None else float(budget)
         self.constrained = self.constrained or self.budget is not None
         for name, values in (("loads", loads), ("penalties", penalties)):
             tensor = None if values is None else torch.as_tensor(values).float()
             self.register_buffer(name, tensor, persistent=False)
-        self.register_buffer("multiplier", torch.zeros(()), persistent=False)
         sizes = [int(h) for h in hidden_layer_sizes]
         self.scores = nn.Parameter(0.01 * torch.randn(self.n_features))
         h0 = sizes[0]
@@ -338,37 +337,21 @@ class YOTONetwork(nn.Module):
         soft = torch.zeros_like(self.scores).index_fill(0, self.required, 1.0)
         if self.k_free == 0:
             return soft, self.required
-        if self.budget is None:
-            free = self.candidates[torch.topk(s.detach(), self.k_free).indices]
-        else:
-            # sample only panels within the budget, so the gradients compare genes
-            # that can share a panel (a heavy marker cannot crowd out light ones)
-            order = self.candidates[torch.argsort(s.detach(), descending=True)]
-            free = budgeted_choice(order, self.loads, self.required, self.k_free,
-                                   self.budget)  # fmt: skip
+        # a budget does not restrict the sampled panels: the scores learn from
+        # every gene, heavy ones included; ranking() trims the learned panel to fit
+        free = self.candidates[torch.topk(s.detach(), self.k_free).indices]
         soft = soft.index_put((self.candidates,), relax(s, self.k_free, tau))
         return soft, torch.cat([self.required, free])
 
     def design_loss(self, soft: torch.Tensor, idx: torch.Tensor) -> torch.Tensor | None:
-        """The selection loss's panel-level terms for a sampled panel, or None.
+        """The selection loss's panel-level term for a sampled panel, or None.
 
-        Per-gene penalties: ``sum(soft * penalties)``. Budget: the multiplier times
-        the relaxed mask's expected load over the budget; the multiplier then takes
-        a dual-ascent step on the sampled (hard) panel's relative overload and
-        stays at 0 or above.
+        Per-gene penalties: ``sum(soft * penalties)``. (An expression budget adds
+        no term: it acts on the returned panel, see :meth:`ranking`.)
         """
-        terms = []
-        if self.penalties is not None:
-            terms.append((soft * self.penalties).sum())
-        if self.budget is not None:
-            terms.append(self.multiplier * (soft * self.loads).sum() / self.budget)
-            overload = self.loads.index_select(0, idx).sum() / self.budget - 1.0
-            self.multiplier = torch.clamp(
-                self.multiplier + DUAL_STEP * overload.detach(), min=0.0
-            )
-        if not terms:
+        if self.penalties is None:
             return None
-        return terms[0] if len(terms) == 1 else terms[0] + terms[1]
+        return (soft * self.penalties).sum()
 
     def forward(
         self,
