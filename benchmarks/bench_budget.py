@@ -114,72 +114,69 @@ def mean_f1(rows, arm, fraction):
 def rerun_trained(datasets, seeds, ks, out, log):
     """Replace the ``trained`` rows (after a change of the method), same budgets."""
     rows = pd.read_csv(out)
+    for ds, (Xtr, Ytr, Xte, Yte), loads, case in cases(datasets, seeds, ks):
+        seed, k = case["seed"], case["k"]
+        mine = (rows.dataset == ds.name) & (rows.seed == seed) & (rows.k == k)
+        trained = mine & (rows.arm == "trained")
+        new = []
+        for fraction in FRACTIONS:
+            old = rows[trained & (rows.fraction == fraction)]
+            if old.empty:
+                continue
+            budget = float(old.budget.iloc[0])
+            est, t = fit(Xtr, Ytr, ds.task_types, k, seed, expression_budget=budget)
+            new += rows_of(ds, Xte, Yte, case, "trained", fraction, budget, est, t,
+                           est.support_, loads)  # fmt: skip
+            log(f"{ds.name} seed={seed} k={k} {fraction:.0%}: trained "
+                f"{mean_f1(new, 'trained', fraction):.3f}")  # fmt: skip
+        if new:
+            rows = pd.concat([rows[~trained], pd.DataFrame(new)], ignore_index=True)
+            rows.to_csv(out, index=False)
+
+
+def cases(datasets, seeds, ks):
+    """``(dataset, split, training-cell gene means, case keys)`` per case."""
     for name in datasets:
         ds = load(name)
         for seed in seeds:
-            Xtr, Ytr, Xte, Yte = split(ds, seed)
-            loads = gene_means(Xtr)
+            data = split(ds, seed)
+            loads = gene_means(data[0])
             for k in ks:
-                case = dict(dataset=name, seed=seed, k=k)
-                mine = (rows.dataset == name) & (rows.seed == seed) & (rows.k == k)
-                new = []
-                for fraction in FRACTIONS:
-                    trained = mine & (rows.arm == "trained")
-                    old = rows[trained & (rows.fraction == fraction)]
-                    if old.empty:
-                        continue
-                    budget = float(old.budget.iloc[0])
-                    est, t = fit(Xtr, Ytr, ds.task_types, k, seed,
-                                 expression_budget=budget)  # fmt: skip
-                    new += rows_of(ds, Xte, Yte, case, "trained", fraction, budget,
-                                   est, t, est.support_, loads)  # fmt: skip
-                    log(f"{name} seed={seed} k={k} {fraction:.0%}: trained "
-                        f"{mean_f1(new, 'trained', fraction):.3f}")  # fmt: skip
-                if new:
-                    rows = pd.concat(
-                        [rows[~(mine & (rows.arm == "trained"))], pd.DataFrame(new)],
-                        ignore_index=True,
-                    )
-                    rows.to_csv(out, index=False)
+                yield ds, data, loads, dict(dataset=name, seed=seed, k=k)
 
 
 def run(datasets, seeds, ks, out, log):
     rows = pd.read_csv(out).to_dict("records") if os.path.exists(out) else []
     done = {(r["dataset"], r["seed"], r["k"]) for r in rows}
-    for name in datasets:
-        ds = load(name)
-        for seed in seeds:
-            Xtr, Ytr, Xte, Yte = split(ds, seed)
-            loads = gene_means(Xtr)
-            for k in ks:
-                if (name, seed, k) in done:
-                    continue
-                case = dict(dataset=name, seed=seed, k=k)
-                free, t_free = fit(Xtr, Ytr, ds.task_types, k, seed)
-                total = float(loads[free.support_].sum())
-                lightest = float(np.sort(loads)[:k].sum())
-                new = rows_of(ds, Xte, Yte, case, "free", 1.0, total, free, t_free,
-                              free.support_, loads)  # fmt: skip
-                for fraction in FRACTIONS:
-                    # a fraction of the way from the lightest possible k-gene panel
-                    # (the floor below which no panel exists) to the free panel
-                    budget = lightest + fraction * (total - lightest)
-                    est, t = fit(Xtr, Ytr, ds.task_types, k, seed,
-                                 expression_budget=budget)  # fmt: skip
-                    new += rows_of(ds, Xte, Yte, case, "trained", fraction, budget,
-                                   est, t, est.support_, loads)  # fmt: skip
-                    panel = trim(free.ranking_.argsort(), free.support_, loads, budget)
-                    fixed, t2 = fit(Xtr, Ytr, ds.task_types, k, seed,
-                                    required_genes=panel.tolist())  # fmt: skip
-                    new += rows_of(ds, Xte, Yte, case, "trimmed", fraction, budget,
-                                   fixed, t2, panel, loads)  # fmt: skip
-                    log(
-                        f"{name} seed={seed} k={k} {fraction:.0%}: trained "
-                        f"{mean_f1(new, 'trained', fraction):.3f} trimmed "
-                        f"{mean_f1(new, 'trimmed', fraction):.3f}"
-                    )
-                rows += new
-                pd.DataFrame(rows).to_csv(out, index=False)
+    for ds, (Xtr, Ytr, Xte, Yte), loads, case in cases(datasets, seeds, ks):
+        name, seed, k = case["dataset"], case["seed"], case["k"]
+        if (name, seed, k) in done:
+            continue
+        free, t_free = fit(Xtr, Ytr, ds.task_types, k, seed)
+        total = float(loads[free.support_].sum())
+        lightest = float(np.sort(loads)[:k].sum())
+        new = rows_of(ds, Xte, Yte, case, "free", 1.0, total, free, t_free,
+                      free.support_, loads)  # fmt: skip
+        for fraction in FRACTIONS:
+            # a fraction of the way from the lightest possible k-gene panel
+            # (the floor below which no panel exists) to the free panel
+            budget = lightest + fraction * (total - lightest)
+            est, t = fit(Xtr, Ytr, ds.task_types, k, seed,
+                         expression_budget=budget)  # fmt: skip
+            new += rows_of(ds, Xte, Yte, case, "trained", fraction, budget,
+                           est, t, est.support_, loads)  # fmt: skip
+            panel = trim(free.ranking_.argsort(), free.support_, loads, budget)
+            fixed, t2 = fit(Xtr, Ytr, ds.task_types, k, seed,
+                            required_genes=panel.tolist())  # fmt: skip
+            new += rows_of(ds, Xte, Yte, case, "trimmed", fraction, budget,
+                           fixed, t2, panel, loads)  # fmt: skip
+            log(
+                f"{name} seed={seed} k={k} {fraction:.0%}: trained "
+                f"{mean_f1(new, 'trained', fraction):.3f} trimmed "
+                f"{mean_f1(new, 'trimmed', fraction):.3f}"
+            )
+        rows += new
+        pd.DataFrame(rows).to_csv(out, index=False)
 
 
 def report(out: str) -> str:

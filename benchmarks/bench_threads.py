@@ -12,9 +12,10 @@ Workloads, each run as a fresh process (what a user runs):
 Conditions: ``idle`` (nothing else started by this script) and ``busy``: one
 competing CPU-bound process (a pure-Python busy loop) per ``--competitors``
 started before the run and stopped after it. Thread settings: ``--set
-n_threads=1``, ``n_threads=2`` and ``all`` (``n_threads=None``, torch's default: the
-number of cores). Runs are interleaved (repeat by repeat, every setting and
-condition in turn); the table gives medians and the busy / idle ratio.
+n_threads=1``, ``n_threads=2``, ``all`` (``n_threads=None``, torch's default:
+the number of cores, the library's default before ``"auto"``) and ``auto`` (the
+default). Runs are interleaved (repeat by repeat, every setting and condition in
+turn); the table gives medians and the busy / idle ratio.
 
     python benchmarks/bench_threads.py [--repeats 3] [--workloads demo,cli_fit,atlas]
 
@@ -35,12 +36,20 @@ from pathlib import Path
 import pandas as pd
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SETTINGS = {"1": "n_threads=1", "2": "n_threads=2", "all": None}
+# "auto" is the default (no --set); "all" is torch's setting (its default: the
+# number of cores), which was the default before "auto".
+SETTINGS = {
+    "auto": None,
+    "1": "n_threads=1",
+    "2": "n_threads=2",
+    "all": "n_threads=None",
+}
 ATLAS = """
 import sys, time
 import numpy as np, scipy.sparse as sp
 from yoto_sklearn import YOTOSelector
-threads = None if sys.argv[1] == "all" else int(sys.argv[1])
+arg = sys.argv[1]
+threads = {"all": None, "auto": "auto"}.get(arg) or int(arg)
 rng = np.random.default_rng(0)
 n, g = 30_000, 20_000
 X = sp.random(n, g, density=0.05, format="csr", random_state=0, dtype=np.float32)

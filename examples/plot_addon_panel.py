@@ -1,6 +1,6 @@
 """
 A Xenium-style add-on panel: a fixed base, an expression budget, probe penalties
-===============================================================================
+================================================================================
 
 Imaging panels are usually a commercial base panel plus genes the lab adds. The
 additions must complement the base, and the whole panel must stay under the
