@@ -182,7 +182,7 @@ def family_table(df: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def report(out: str, ks=(25, 50)) -> str:
+def report(out: str, ks=(25, 50), runs=()) -> str:
     """Markdown tables from ``yardstick*.csv`` next to ``out``: per dataset and k
     (``ks``), method x family; writes ``yardstick.md`` there."""
     import glob
@@ -232,6 +232,7 @@ def report(out: str, ks=(25, 50)) -> str:
                 lines.append(f"| {name} | {len(rows)} | " + " | ".join(cells) + " |")
             lines.append("")
     lines += target_lines(wide)
+    lines += heads_lines(list(runs))
     text = "\n".join(lines) + "\n"
     with open(stem + ".md", "w") as fh:
         fh.write(text)
@@ -274,6 +275,43 @@ def target_lines(wide: pd.DataFrame) -> list[str]:
     return lines + [""]
 
 
+def heads_lines(runs: list[str]) -> list[str]:
+    """YOTO's own heads vs spapros's panel + LogisticRegression (benchmark scores)."""
+    frames = [
+        pd.read_csv(os.path.join(r, "scores.csv"))
+        for r in runs
+        if os.path.exists(os.path.join(r, "scores.csv"))
+    ]
+    if not frames:
+        return []
+    sc = pd.concat(frames, ignore_index=True)
+    sc = sc[(sc.metric == "macro_f1") & sc.method.isin(["yoto_heads", "spapros"])]
+    wide = sc.pivot_table(
+        index=["dataset", "k", "task", "seed"], columns="method", values="score"
+    ).dropna()
+    if wide.empty or "spapros" not in wide:
+        return []
+    lines = [
+        "## YOTO's own heads vs spapros's panel + LogisticRegression",
+        "",
+        "Held-out macro-F1 of the benchmark (`scores.csv`), seeds where both ran. "
+        "spapros's panel is scored by the benchmark's LogisticRegression refit; "
+        "YOTO by the network that chose its panel.",
+        "",
+        "| dataset | k | task | YOTO heads | spapros + LR | Δ | YOTO wins | met |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for (dataset, k, task), g in wide.groupby(level=["dataset", "k", "task"]):
+        delta = g["yoto_heads"] - g["spapros"]
+        lines.append(
+            f"| {dataset} | {int(k)} | {task} | {g['yoto_heads'].mean():.3f} | "
+            f"{g['spapros'].mean():.3f} | {delta.mean():+.3f} | "
+            f"{(delta > 0).sum()}/{len(g)} | "
+            f"{'yes' if delta.mean() >= 0 else '**no**'} |"
+        )
+    return lines + [""]
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", default="", help="comma list of run_benchmark folders")
@@ -282,15 +320,15 @@ def main(argv=None):
     p.add_argument("--datasets", default="", help="comma list: only these datasets")
     p.add_argument("--report", action="store_true", help="tables from --out")
     a = p.parse_args(argv)
+    runs = [r if os.path.isabs(r) else os.path.join(HERE, r) for r in a.runs.split(",")]
     if a.report:
-        print(report(a.out))
+        print(report(a.out, runs=runs if a.runs else ()))
         return
     start = time.perf_counter()
 
     def log(msg):
         print(f"[{time.perf_counter() - start:7.1f}s] {msg}", flush=True)
 
-    runs = [r if os.path.isabs(r) else os.path.join(HERE, r) for r in a.runs.split(",")]
     ks = [int(k) for k in a.ks.split(",")] if a.ks else None
     run(runs, a.out, log, ks, a.datasets.split(",") if a.datasets else None)
 
