@@ -29,7 +29,8 @@ from typing import Any
 import pandas as pd
 from sklearn.utils._param_validation import HasMethods, validate_params
 
-from ._data import SCHEMA, build_report_data, evaluate_tasks, task_metrics
+from ._data import SCHEMA, evaluate_tasks, task_metrics
+from ._data import report_data as unchecked_report_data
 from ._html import COMPARISON_SCHEMA, DATA_ID, render, render_comparison
 
 __all__ = [
@@ -61,80 +62,10 @@ _REPORT_PARAMS = {
 }
 
 
-@validate_params(_REPORT_PARAMS, prefer_skip_nested_validation=True)
-def report_data(
-    selector: Any,
-    X: Any,
-    y: Any = None,
-    *,
-    feature_names: Sequence[str] | None = None,
-    cells: str = "cells given to the report",
-    baselines: Mapping[str, Mapping[str, Any]] | None = None,
-    baseline_labels: Mapping[str, str] | None = None,
-    stability: Any = None,
-    evaluator: pd.DataFrame | None = None,
-    budget: Mapping[str, Any] | None = None,
-    provenance: Mapping[str, Any] | None = None,
-    title: str | None = None,
-) -> dict[str, Any]:
-    """Every number of a panel report, as a JSON-safe dictionary.
-
-    Parameters
-    ----------
-    selector : YOTOSelector
-        A fitted selector.
-    X : array-like, sparse matrix or AnnData
-        The cells the report describes (held-out cells, ideally), with the genes
-        seen at fit.
-    y : pandas.DataFrame or array-like, optional
-        Their labels, one column per task (a DataFrame's columns matched by task
-        name). Without labels the report has no metrics, confusion matrices,
-        dot plots or per-class columns.
-    feature_names : sequence of str, optional
-        Gene names (default: the names seen at fit).
-    cells : str
-        Which cells these are, said next to every number (e.g. ``"held-out
-        test cells"``).
-    baselines : dict, optional
-        ``{name: {task: {metric: value}}}``: other models' metrics on the same
-        cells, shown next to YOTO's.
-    baseline_labels : dict, optional
-        ``{name: column title}`` for ``baselines``.
-    stability : PanelStability or dict, optional
-        The result of :func:`yoto_sklearn.stability.panel_stability`, or
-        ``{"table": DataFrame, "n_runs": int, "mean_jaccard": float}``.
-    evaluator : pandas.DataFrame, optional
-        A table of evaluator metrics (e.g. from
-        :func:`yoto_sklearn.evaluation.evaluate_panel`).
-    budget : dict, optional
-        Budget use to show (name -> value).
-    provenance : dict, optional
-        What made the panel: ``data``, ``command``, ``seed``... (parameters and
-        package versions are always added).
-    title : str, optional
-        Page title.
-
-    Returns
-    -------
-    data : dict
-        Sections ``summary``, ``panel``, ``design``, ``metrics``, ``confusion``,
-        ``dots``, ``training``, ``stability``, ``budget``, ``evaluator`` and
-        ``provenance``; ``schema`` names the layout.
-    """
-    return build_report_data(
-        selector,
-        X,
-        y,
-        feature_names=feature_names,
-        cells=cells,
-        baselines=baselines,
-        baseline_labels=baseline_labels,
-        stability=stability,
-        evaluator=evaluator,
-        budget=budget,
-        provenance=provenance,
-        title=title,
-    )
+# the public door: arguments checked declaratively, then built by _data
+report_data = validate_params(_REPORT_PARAMS, prefer_skip_nested_validation=True)(
+    unchecked_report_data
+)
 
 
 def render_report(data: Mapping[str, Any]) -> str:

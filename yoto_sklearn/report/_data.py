@@ -348,7 +348,7 @@ def design_section(selector: Any, names: np.ndarray) -> dict[str, Any]:
     }
 
 
-def build_report_data(
+def report_data(
     selector: Any,
     X: Any,
     y: Any = None,
@@ -363,7 +363,50 @@ def build_report_data(
     provenance: Mapping[str, Any] | None = None,
     title: str | None = None,
 ) -> dict[str, Any]:
-    """Every number of a report (see :func:`yoto_sklearn.report.report_data`)."""
+    """Every number of a panel report, as a JSON-safe dictionary.
+
+    Parameters
+    ----------
+    selector : YOTOSelector
+        A fitted selector.
+    X : array-like, sparse matrix or AnnData
+        The cells the report describes (held-out cells, ideally), with the genes
+        seen at fit.
+    y : pandas.DataFrame or array-like, optional
+        Their labels, one column per task (a DataFrame's columns matched by task
+        name). Without labels the report has no metrics, confusion matrices,
+        dot plots or per-class columns.
+    feature_names : sequence of str, optional
+        Gene names (default: the names seen at fit).
+    cells : str
+        Which cells these are, said next to every number (e.g. ``"held-out
+        test cells"``).
+    baselines : dict, optional
+        ``{name: {task: {metric: value}}}``: other models' metrics on the same
+        cells, shown next to YOTO's.
+    baseline_labels : dict, optional
+        ``{name: column title}`` for ``baselines``.
+    stability : PanelStability or dict, optional
+        The result of :func:`yoto_sklearn.stability.panel_stability`, or
+        ``{"table": DataFrame, "n_runs": int, "mean_jaccard": float}``.
+    evaluator : pandas.DataFrame, optional
+        A table of evaluator metrics (e.g. from
+        :func:`yoto_sklearn.evaluation.evaluate_panel`).
+    budget : dict, optional
+        Budget use to show (name -> value).
+    provenance : dict, optional
+        What made the panel: ``data``, ``command``, ``seed``... (parameters and
+        package versions are always added).
+    title : str, optional
+        Page title.
+
+    Returns
+    -------
+    data : dict
+        Sections ``summary``, ``panel``, ``design``, ``metrics``, ``confusion``,
+        ``dots``, ``training``, ``stability``, ``budget``, ``evaluator`` and
+        ``provenance``; ``schema`` names the layout.
+    """
     names = _names(selector, feature_names)
     panel = panel_matrix(selector, X)
     tasks = _task_names(selector)
