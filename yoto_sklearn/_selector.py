@@ -196,12 +196,15 @@ class YOTOSelector(ModelFileMixin, PanelPredictorMixin, SelectorMixin, BaseEstim
         first hidden width below 4 million weights, e.g. under ~15,000 genes at
         the default width; always for prediction, which reads only the panel) and
         torch's setting otherwise: small products gain nothing from more threads
-        and slow down several-fold when another program competes for the cores
-        (``benchmarks/TUNING.md``, "Thread policy"). ``None`` keeps torch's
-        current setting. CPU results depend on the thread count in the last bits,
-        and joblib workers (``GridSearchCV(n_jobs=2)``) run with fewer threads than
-        the main process: an int (or ``"auto"`` on a small network) gives
-        bit-identical models and predictions whatever the process.
+        and slow down when another program competes for the cores
+        (``benchmarks/TUNING.md``, ``n_threads="auto"``). Larger fits gain from
+        more threads on an idle machine (1.27x with 2 cores) but lose when another
+        program competes (1.85x slower there): on a shared machine pass
+        ``n_threads=1``. ``None`` keeps torch's current setting. CPU results
+        depend on the thread count in the last bits, and joblib workers
+        (``GridSearchCV(n_jobs=2)``) run with fewer threads than the main process:
+        an int (or ``"auto"`` on a small network) gives bit-identical models and
+        predictions whatever the process.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, Gumbel noise, dropout, shuffling and the
         validation split. Fitting never changes numpy's or torch's global RNG state.

@@ -35,7 +35,7 @@ def torch_threads(n_threads: int | str | None) -> Iterator[None]:
 # Below this many first-layer weights (input columns x first hidden width) a fit runs
 # on one thread under n_threads="auto": its matrix products are too small to gain from
 # a second thread, and any competing process makes the threads wait on each other
-# (benchmarks/bench_threads.py; benchmarks/TUNING.md, "Thread policy").
+# (benchmarks/bench_threads.py; benchmarks/TUNING.md, n_threads="auto").
 AUTO_ONE_THREAD_WEIGHTS = 4_000_000
 
 
