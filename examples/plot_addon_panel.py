@@ -69,10 +69,12 @@ print(f"base {base_total:.2f}; free panel {free_total:.2f}; budget {budget:.2f}"
 report("free", free)
 
 # %%
-# The budget is trained into the selection and guaranteed on the result.
+# The selection learns every gene's score; the learned ranking is then trimmed to
+# fit the budget (the most expressed gene out, the best-ranked gene that fits in)
+# and the heads are refined on that panel, so the budget holds on the result.
 budgeted = fit(expression_budget=budget)
 report("budget", budgeted)
-assert budgeted.panel_load_ <= budget
+assert budgeted.panel_load_ <= budget * (1 + 1e-9)  # float rounding only
 
 # %%
 # A probe-design table: some genes have few designable probes. Penalise them (the
