@@ -190,21 +190,16 @@ class YOTOSelector(ModelFileMixin, PanelPredictorMixin, SelectorMixin, BaseEstim
         ``"cuda"``, ``"cuda:N"``. Resolved in :meth:`fit`. The fitted model always
         lives on the CPU, so pickles load anywhere.
     n_threads : int, "auto" or None, default="auto"
-        Number of torch intra-op CPU threads used inside :meth:`fit` and
-        prediction (the previous setting is restored afterwards). ``"auto"`` uses
-        one thread when the network's first layer is small (input columns x
-        first hidden width below 4 million weights, e.g. under ~15,000 genes at
-        the default width; always for prediction, which reads only the panel) and
-        torch's setting otherwise: small products gain nothing from more threads
-        and slow down when another program competes for the cores
-        (``benchmarks/TUNING.md``, ``n_threads="auto"``). Larger fits gain from
-        more threads on an idle machine (1.27x with 2 cores) but lose when another
-        program competes (1.85x slower there): on a shared machine pass
-        ``n_threads=1``. ``None`` keeps torch's current setting. CPU results
-        depend on the thread count in the last bits, and joblib workers
-        (``GridSearchCV(n_jobs=2)``) run with fewer threads than the main process:
-        an int (or ``"auto"`` on a small network) gives bit-identical models and
-        predictions whatever the process.
+        Torch intra-op CPU threads inside :meth:`fit` and prediction (restored
+        afterwards). ``"auto"``: one thread when the first layer is small (input
+        columns x first hidden width below 4 million weights, ~15,000 genes at
+        the default width; always for prediction), torch's setting otherwise.
+        Small fits gain nothing from more threads and slow down when another
+        program competes; larger ones gain when idle (1.27x with 2 cores) and
+        lose when busy (1.85x slower): pass ``n_threads=1`` on a shared machine
+        (``benchmarks/TUNING.md``). ``None``: torch's setting. CPU results depend
+        on the thread count in the last bits; an int (or ``"auto"`` on a small
+        network) gives bit-identical results in any process, joblib workers too.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, Gumbel noise, dropout, shuffling and the
         validation split. Fitting never changes numpy's or torch's global RNG state.
