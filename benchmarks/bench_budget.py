@@ -32,7 +32,6 @@ import argparse
 import os
 import sys
 import time
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -42,9 +41,7 @@ sys.path.insert(0, HERE)
 
 from baselines import score_predictions  # noqa: E402
 from datasets import load  # noqa: E402
-from run_benchmark import split, yoto_predictions  # noqa: E402
-
-from yoto_sklearn import YOTOSelector  # noqa: E402
+from run_benchmark import fit_yoto, split, yoto_predictions  # noqa: E402
 
 OUT = os.path.join(HERE, "results", "bench_budget.csv")
 FRACTIONS = (0.25, 0.5, 0.75)
@@ -77,12 +74,8 @@ def trim(ranking: np.ndarray, panel: np.ndarray, loads: np.ndarray, budget: floa
 
 
 def fit(Xtr, Ytr, task_types, k, seed, **params):
-    est = YOTOSelector(k=k, random_state=seed, task_types=task_types, **params)
-    t0 = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        est.fit(Xtr, Ytr)
-    return est, time.perf_counter() - t0
+    """The benchmark's YOTO fit (``run_benchmark.fit_yoto``) with extra params."""
+    return fit_yoto(Xtr, Ytr, task_types, k, seed, params)
 
 
 def rows_of(ds, Xte, Yte, case, arm, fraction, budget, est, seconds, panel, loads):

@@ -243,7 +243,6 @@ class SomaSource(BackedSource):
                 "be non-empty."
             )
         self.gene_column = column
-        self.genes = None if genes is None else list(genes)
         self.obs_ids = np.sort(obs_ids).astype(np.int64)
         self.var_ids = var_ids
         self.var_names = names
