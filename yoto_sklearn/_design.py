@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ._budget import check_budget, check_feasible, resolve_penalties
+from ._codec import Invalid, as_float
 from ._validation import duplicates
 from .sources import RowSource, binarized, scan_columns
 
@@ -254,6 +255,27 @@ def binarize_threshold(binarize: bool | float) -> float | None:
     if isinstance(binarize, bool | np.bool_):
         return 0.0 if binarize else None
     return float(binarize)
+
+
+def stored_input_transform(
+    values: dict, params: dict
+) -> tuple[float | None, float | None]:
+    """A model file's binarize threshold and count target sum, checked.
+
+    Files written before the fitted threshold was stored take it from ``binarize``;
+    before ``normalize_counts`` there was no count transform.
+    """
+    threshold = values.get(
+        "binarize_threshold_", binarize_threshold(params.get("binarize", False))
+    )
+    if threshold is not None:
+        threshold = as_float(threshold, "fitted.binarize_threshold_", finite=True)
+    target_sum = values.get("count_target_sum_")
+    if target_sum is not None:
+        target_sum = as_float(target_sum, "fitted.count_target_sum_", finite=True)
+        if not target_sum > 0:
+            raise Invalid("fitted.count_target_sum_ must be a positive number")
+    return threshold, target_sum
 
 
 def resolve_genes(

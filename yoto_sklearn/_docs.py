@@ -56,6 +56,16 @@ binarize : bool or float, default=False
     columns of ``X`` itself in :meth:`predict`, so it takes raw expression (or
     counts) from the new platform; :meth:`transform` returns the raw panel
     columns.
+normalize_counts : bool or float, default=False
+    ``X`` holds raw counts (the Census's ``raw`` layer, a backed h5ad of
+    counts): train and predict on ``log1p`` of each cell scaled to sum to
+    10,000 (a float sets that target sum), as ``scanpy.pp.normalize_total`` +
+    ``log1p``, computed chunk by chunk (sparse stays sparse, nothing you passed
+    is changed). The library size is the sum over all input genes of the cell;
+    the fitted model applies the same transform in :meth:`predict`, and the
+    expression window, budget and statistics refer to the normalised values.
+    :meth:`transform` returns the raw panel columns. Not with ``binarize``. See
+    :mod:`yoto_sklearn.counts`.
 structure_components : int, default=0
     Also train the panel to predict the top ``structure_components``
     principal components of the training cells' expression (all genes,

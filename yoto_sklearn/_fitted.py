@@ -50,6 +50,7 @@ class FittedState:
     module_: PanelNetwork
     anndata_input_: dict | None = None
     binarize_threshold_: float | None = None
+    count_target_sum_: float | None = None
     gene_loads_: np.ndarray | None = None
     panel_load_: float | None = None
     gene_penalties_: np.ndarray | None = None
@@ -69,6 +70,7 @@ class FittedState:
         feature_names: np.ndarray | None,
         anndata_input: dict | None = None,
         binarize: float | None = None,
+        target_sum: float | None = None,
         loads: np.ndarray | None = None,
         penalties: np.ndarray | None = None,
     ) -> FittedState:
@@ -112,6 +114,7 @@ class FittedState:
             ),
             anndata_input_=anndata_input,
             binarize_threshold_=binarize,
+            count_target_sum_=target_sum,
             gene_loads_=loads,
             panel_load_=None if loads is None else float(loads[support].sum()),
             gene_penalties_=penalties,

@@ -61,7 +61,7 @@ from ._codec import (
     encode_array,
     expect,
 )
-from ._design import binarize_threshold
+from ._design import stored_input_transform
 from ._fitted import TENSOR_ATTRS, FittedState
 from ._network import PanelNetwork, linear_from
 from ._targets import TASK_TYPES, TaskSpec, has_classes
@@ -91,6 +91,7 @@ _JSON_ATTRS = (
     "excluded_",
     "anndata_input_",
     "binarize_threshold_",
+    "count_target_sum_",
     *BUDGET_ATTRS,
 )
 # Absent from older files: 0.1 had no panel constraints; before issue 20 the matrix
@@ -101,6 +102,7 @@ _OPTIONAL_ATTRS = (
     "excluded_",
     "anndata_input_",
     "binarize_threshold_",
+    "count_target_sum_",
     *BUDGET_ATTRS,
 )
 
@@ -599,10 +601,7 @@ def _rebuild(cls: type, meta: dict, tensors: dict[str, torch.Tensor]) -> Any:
         raise Invalid("fitted.excluded_ overlaps the panel attr.support_")
 
     loads, panel_load, penalties = stored_budget(values, params, support, n_features)
-    threshold = values.get("binarize_threshold_", binarize_threshold(params.get(
-        "binarize", False)))  # fmt: skip
-    if threshold is not None:
-        threshold = as_float(threshold, "fitted.binarize_threshold_", finite=True)
+    threshold, target_sum = stored_input_transform(values, params)
     feature_names = None
     if "feature_names_in_" in values:
         feature_names = np.asarray(
@@ -646,6 +645,7 @@ def _rebuild(cls: type, meta: dict, tensors: dict[str, torch.Tensor]) -> Any:
             )
         ),
         binarize_threshold_=threshold,
+        count_target_sum_=target_sum,
         gene_loads_=loads,
         panel_load_=panel_load,
         gene_penalties_=penalties,

@@ -21,7 +21,7 @@ import torch
 from sklearn import get_config
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from . import sources
+from . import counts, sources
 from ._docs import shared
 from ._targets import match_task_columns, obs_columns, targets_frame
 from ._training import torch_threads
@@ -151,6 +151,11 @@ class PanelPredictorMixin:
         X = self._check_X_predict(X)
         # the fitted threshold, not the live parameter (set_params cannot change it)
         threshold = getattr(self, "binarize_threshold_", None)
+        target_sum = getattr(self, "count_target_sum_", None)
+        if target_sum is not None:  # counts: normalised by the whole cell first
+            X = counts.normalized(
+                X if isinstance(X, RowSource) else sources.ArraySource(X), target_sum
+            )
         if isinstance(X, RowSource):
             if threshold is not None:
                 X = sources.binarized(X, threshold)

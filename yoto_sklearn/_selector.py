@@ -19,12 +19,7 @@ from sklearn.utils import ClassifierTags
 from sklearn.utils.validation import validate_data
 
 from . import sources
-from ._design import (
-    PanelDesign,
-    binarize_threshold,
-    prepare_columns,
-    resolve_design,
-)
+from ._design import PanelDesign, binarize_threshold, prepare_columns, resolve_design
 from ._docs import shared
 from ._fitted import FittedState
 from ._io import ModelFileMixin
@@ -64,6 +59,7 @@ from ._validation import (
     check_unique_names,
     check_X_content,
 )
+from .counts import check_counts_options, count_target_sum, normalized
 from .sources import RowSource
 
 
@@ -349,6 +345,7 @@ class YOTOSelector(ModelFileMixin, PanelPredictorMixin, SelectorMixin, BaseEstim
         expression_budget: float | None = None,
         gene_penalties: Any = None,
         binarize: bool | float = False,
+        normalize_counts: bool | float = False,
         structure_components: int = 0,
         structure_weight: float = 1.0,
         layer: str | None = None,
@@ -386,6 +383,7 @@ class YOTOSelector(ModelFileMixin, PanelPredictorMixin, SelectorMixin, BaseEstim
         self.expression_budget = expression_budget
         self.gene_penalties = gene_penalties
         self.binarize = binarize
+        self.normalize_counts = normalize_counts
         self.structure_components = structure_components
         self.structure_weight = structure_weight
         self.layer = layer
@@ -482,6 +480,7 @@ class YOTOSelector(ModelFileMixin, PanelPredictorMixin, SelectorMixin, BaseEstim
         hidden = check_hidden_layer_sizes(self.hidden_layer_sizes, owner)
         check_batch_size(self.batch_size, self.batch_norm, owner)
         check_callbacks(self.callbacks, owner)
+        check_counts_options(self.normalize_counts, self.binarize, owner)
         return hidden, resolve_device(self.device)
 
     def _check_inputs(self, X: Any, y: Any) -> _Inputs:
@@ -523,6 +522,8 @@ class YOTOSelector(ModelFileMixin, PanelPredictorMixin, SelectorMixin, BaseEstim
                 names = getattr(self, "feature_names_in_", None)
         if names is not None and not all(isinstance(g, str) for g in names):
             names = None  # feature names are strings, as in scikit-learn
+        if self.normalize_counts is not False:  # raw counts: normalised on the fly
+            source = normalized(source, count_target_sum(self.normalize_counts))
         tasks, Y = encode_targets(y, source.n_obs, self.task_types)
         weights = resolve_task_weights(self.task_weights, [t.name for t in tasks])
         return _Inputs(source, tasks, Y, weights, names, backed, anndata_input)
@@ -688,6 +689,7 @@ class YOTOSelector(ModelFileMixin, PanelPredictorMixin, SelectorMixin, BaseEstim
                 feature_names=inputs.feature_names,
                 anndata_input=inputs.anndata_input,
                 binarize=binarize_threshold(self.binarize),
+                target_sum=count_target_sum(self.normalize_counts),
                 loads=panel.loads,
                 penalties=panel.penalties,
             )

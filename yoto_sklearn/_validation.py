@@ -71,6 +71,7 @@ PARAMETER_CONSTRAINTS: dict[str, list] = {
     "expression_budget": "no_validation",
     "gene_penalties": "no_validation",
     "binarize": ["boolean", Number(Real, 0, None, closed="left")],
+    "normalize_counts": ["boolean", Number(Real, 0, None, closed="neither")],
     "layer": [None, str],
     "use_raw": ["boolean"],
     "structure_components": [Number(Integral, 0, None, closed="left")],

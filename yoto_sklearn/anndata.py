@@ -261,10 +261,10 @@ def select_genes(
         Passed to :class:`~yoto_sklearn.YOTOSelector` (``temperature``,
         ``max_iter``, ``random_state``, ``device``, ``verbose``, and the panel
         design options ``required_genes``, ``excluded_genes``,
-        ``expression_window``, ``binarize``; gene names refer to the genes of
-        the matrix used: ``adata.raw.var_names`` with ``use_raw=True``). A
-        ``task_types`` given here (str, list aligned with ``targets`` or dict
-        by name) replaces the dtype-based choice.
+        ``expression_window``, ``binarize``, ``normalize_counts``; gene names
+        refer to the genes of the matrix used: ``adata.raw.var_names`` with
+        ``use_raw=True``). A ``task_types`` given here (str, list aligned with
+        ``targets`` or dict by name) replaces the dtype-based choice.
 
     Returns
     -------
