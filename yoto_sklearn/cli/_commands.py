@@ -22,7 +22,12 @@ import pandas as pd
 from .._budget import budget_use
 from ..report._data import predict_table
 from ..sources import ArraySource
-from ._design import design_params, read_gene_list, stability_table
+from ._design import (
+    design_params,
+    merge_options,
+    read_gene_list,
+    stability_table,
+)
 from ._outputs import (
     RUN_FILE,
     clear_previous_run,
@@ -44,6 +49,7 @@ from ._report import (
     metric_rows,
     wrap,
 )
+from ._soma import fit_soma, is_soma, predict_source, refuse_soma_options
 from .readers import TABLE_SUFFIXES, read_data, read_obs_table, read_panel_columns
 from .readers import suffix as data_suffix
 
@@ -75,17 +81,6 @@ def _parse_set(items: Sequence[str] | None) -> dict[str, Any]:
     return params
 
 
-def _merge(params: dict[str, Any], options: dict[str, Any], flags: dict) -> None:
-    """Add the values of dedicated options; refuse one given by --set as well."""
-    for key, value in options.items():
-        if key in params:
-            raise CLIError(
-                f"{key} given twice: by {flags.get(key, '--' + key.replace('_', '-'))}"
-                f" and by --set {key}=...; keep one"
-            )
-        params[key] = value
-
-
 def _selector_params(args: argparse.Namespace) -> dict[str, Any]:
     params = _parse_set(getattr(args, "set", None))
     params.setdefault("random_state", args.seed)
@@ -96,7 +91,7 @@ def _selector_params(args: argparse.Namespace) -> dict[str, Any]:
         for key in ("max_iter", "temperature")
         if getattr(args, key, None) is not None
     }
-    _merge(params, options, {})
+    merge_options(params, options, {})
     return params
 
 
@@ -166,7 +161,7 @@ def fit_and_report(
         raise CLIError(f"--k {k} is larger than the number of genes ({n_genes})")
     params = _selector_params(args)
     flags = {"expression_window": "--min/--max-mean-expression"}
-    _merge(params, design_params(args, all_genes), flags)
+    merge_options(params, design_params(args, all_genes), flags)
     stability_runs = getattr(args, "stability_runs", None) or 0
     user_types = _task_type_flags(args, targets, params.pop("task_types", None))
     y_all, task_types = obs_targets(adata.obs, targets, user_types)
@@ -297,6 +292,13 @@ def cmd_fit(args: argparse.Namespace) -> int:
     if args.layer is not None and args.use_raw:
         raise CLIError("use either --layer or --use-raw, not both")
     _parse_set(args.set)  # a misspelt --set name fails before the data are read
+    if is_soma(str(args.data)):  # streamed from the experiment, never loaded whole
+        params = _selector_params(args)
+        user_types = _task_type_flags(args, targets, params.pop("task_types", None))
+        record = fit_soma(args, targets, params, user_types)
+        _print_fit(args, record)
+        return 0
+    refuse_soma_options(args)
     extra = None
     if args.obs is not None:
         extra = read_obs_table(Path(args.obs))
@@ -321,28 +323,37 @@ def cmd_fit(args: argparse.Namespace) -> int:
         baseline=False,
         report=args.report,
     )
-    if not args.quiet:
-        which = "test" if "test_metrics" in record else "training"
-        print(f"Per-task {which} metrics:")
-        print(format_table(metric_rows(record, with_baseline=False)))
-        print(f"Panel ({len(record['panel'])} genes, best first):")
-        print(wrap(record["panel"]))
-        if "stability" in record:
-            stab = record["stability"]
-            print(
-                f"Stability: {stab['n_runs']} refits on 80% of the cells, mean "
-                f"pairwise Jaccard {stab['mean_jaccard']:.2f} (stability.csv: each "
-                "gene's selection frequency)"
-            )
-        page = ", report.html" if args.report else ""
-        print(
-            f"Wrote {Path(args.out)}/ (panel.csv, {record['model']}, metrics.json, "
-            f"PNGs{page}); 'yoto-sklearn report {args.out}' writes the HTML report"
-            if not args.report
-            else f"Wrote {Path(args.out)}/ (panel.csv, {record['model']}, "
-            f"metrics.json, PNGs{page})"
-        )
+    _print_fit(args, record)
     return 0
+
+
+def _print_fit(args: argparse.Namespace, record: dict[str, Any]) -> None:
+    """What ``fit`` prints on stdout: metrics, panel, where the files went."""
+    if args.quiet:
+        return
+    which = "test" if "test_metrics" in record else "training"
+    print(f"Per-task {which} metrics:")
+    print(format_table(metric_rows(record, with_baseline=False)))
+    print(f"Panel ({len(record['panel'])} genes, best first):")
+    print(wrap(record["panel"]))
+    if "stability" in record:
+        stab = record["stability"]
+        print(
+            f"Stability: {stab['n_runs']} refits on 80% of the cells, mean "
+            f"pairwise Jaccard {stab['mean_jaccard']:.2f} (stability.csv: each "
+            "gene's selection frequency)"
+        )
+    if "note" in record:  # a SOMA experiment: no pictures, no report
+        print(f"Wrote {Path(args.out)}/ (panel.csv, {record['model']}, metrics.json)")
+        return
+    page = ", report.html" if args.report else ""
+    print(
+        f"Wrote {Path(args.out)}/ (panel.csv, {record['model']}, metrics.json, "
+        f"PNGs{page}); 'yoto-sklearn report {args.out}' writes the HTML report"
+        if not args.report
+        else f"Wrote {Path(args.out)}/ (panel.csv, {record['model']}, "
+        f"metrics.json, PNGs{page})"
+    )
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -434,43 +445,60 @@ def _predict_matrix(
     return layer, use_raw
 
 
-def cmd_predict(args: argparse.Namespace) -> int:
-    """``yoto-sklearn predict``."""
+def _panel_matrix(
+    args: argparse.Namespace, selector: Any, record: dict, data: Path
+) -> tuple[Any, Any]:
+    """The cells of a data file as the model's input, and their names."""
     import scipy.sparse as sp
 
+    layer, use_raw = _predict_matrix(args, selector, record)
+    n_features = int(selector.n_features_in_)
+    fitted_names = getattr(selector, "feature_names_in_", None)
+    names = None if fitted_names is None else [str(n) for n in fitted_names]
+    # a normalize_counts model divides by each cell's sum over all its genes
+    counts = getattr(selector, "count_target_sum_", None) is not None
+    support = (
+        np.arange(n_features) if counts else np.asarray(selector.support_, dtype=int)
+    )
+    block, cells = read_panel_columns(data, names, n_features, support, layer, use_raw)
+    # Only the panel columns are read (matched by name above); the others are
+    # zeros, which the prediction never looks at (YOTO masks every non-panel gene).
+    # The values keep their dtype: a binarised model detects on them as stored.
+    coo = sp.csr_matrix(block).tocoo()
+    full = sp.csr_matrix(
+        (coo.data, (coo.row, support[coo.col])),
+        shape=(coo.shape[0], n_features),
+        dtype=coo.dtype,
+    )
+    return ArraySource(full), cells
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    """``yoto-sklearn predict``."""
     out = Path(args.out)
     out_sep = TABLE_SUFFIXES.get(data_suffix(out))
     if out_sep is None or out.suffix.lower() == ".gz":
         raise CLIError(f"--out must end in .csv or .tsv, got {out.name!r}")
     model_path, record = resolve_model(Path(args.model))
     data = Path(args.data)
-    if not data.exists():
+    soma = is_soma(str(args.data))
+    if not soma and not data.exists():
         raise FileNotFoundError(f"no such file or folder: {data}")
     selector = load_model(model_path)
-    layer, use_raw = _predict_matrix(args, selector, record)
-    support = np.asarray(selector.support_, dtype=int)
-    n_features = int(selector.n_features_in_)
-    fitted_names = getattr(selector, "feature_names_in_", None)
-    names = None if fitted_names is None else [str(n) for n in fitted_names]
-    block, cells = read_panel_columns(data, names, n_features, support, layer, use_raw)
-
-    # Only the panel columns are read (matched by name above); the others are
-    # zeros, which the prediction never looks at (YOTO masks every non-panel gene).
-    # The values keep their dtype: a binarised model detects on them as stored.
-    block = sp.csr_matrix(block)
-    coo = block.tocoo()
-    full = sp.csr_matrix(
-        (coo.data, (coo.row, support[coo.col])),
-        shape=(block.shape[0], n_features),
-        dtype=block.dtype,
-    )
-    X = ArraySource(full)
+    if soma:  # the model's genes by name, streamed (panel columns only, or every
+        # gene once for the library sizes of a normalize_counts model)
+        X, cells = predict_source(args, selector, record)
+    else:
+        refuse_soma_options(args)
+        X, cells = _panel_matrix(args, selector, record, data)
     pred = predict_table(selector, X)
     task_names = list(getattr(selector, "task_names_", [])) or [
         f"task_{j}" for j in range(pred.shape[1])
     ]
     task_types = list(getattr(selector, "task_types_", []))
-    table = pd.DataFrame(index=pd.Index(cells, name="cell"))
+    table = pd.DataFrame(
+        index=pd.Index(cells, name=getattr(cells, "name", None) or "cell")
+    )
     proba = None
     if "classification" in task_types:
         proba = selector.predict_proba(X)
@@ -485,7 +513,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     say(
         args,
         f"predicted {len(task_names)} task(s) for {table.shape[0]} cells from "
-        f"{support.size} panel genes -> {out}",
+        f"{selector.k_} panel genes -> {out}",
     )
     return 0
 

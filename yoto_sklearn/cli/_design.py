@@ -116,6 +116,11 @@ def design_params(args: argparse.Namespace, gene_names: pd.Index) -> dict[str, A
         if threshold < 0:
             raise CLIError(f"--binarize threshold must be >= 0, got {threshold}")
         params["binarize"] = True if threshold == 0 else threshold
+    target_sum = getattr(args, "normalize_counts", None)
+    if target_sum is not None:
+        if not target_sum > 0:
+            raise CLIError(f"--normalize-counts must be > 0, got {target_sum}")
+        params["normalize_counts"] = target_sum
     return params
 
 
@@ -174,3 +179,14 @@ def read_penalties(path: Path, names: set[str]) -> dict[str, float]:
         more = f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""
         raise CLIError(f"{flag}: gene {unknown[0]!r}{more} is not in the data")
     return dict(zip(genes, weights.astype(float), strict=True))
+
+
+def merge_options(params: dict[str, Any], options: dict[str, Any], flags: dict) -> None:
+    """Add the values of dedicated options; refuse one given by --set as well."""
+    for key, value in options.items():
+        if key in params:
+            raise CLIError(
+                f"{key} given twice: by {flags.get(key, '--' + key.replace('_', '-'))}"
+                f" and by --set {key}=...; keep one"
+            )
+        params[key] = value

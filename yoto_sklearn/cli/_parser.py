@@ -17,19 +17,46 @@ class CLIError(Exception):
 
 
 def normalize_argv(argv: list[str]) -> list[str]:
-    """``--binarize`` followed by a word that is not a number takes no value.
+    """``--binarize`` / ``--normalize-counts`` before a non-number take no value.
 
     ``--binarize [THRESHOLD]`` would otherwise swallow the next argument (the data
-    file, say) as its threshold.
+    file, say) as its threshold (and ``--normalize-counts [TARGET_SUM]`` likewise).
     """
     out = list(argv)
+    bare = {
+        "--binarize": "--binarize=0",
+        "--normalize-counts": "--normalize-counts=1e4",
+    }
     for i, token in enumerate(out[:-1]):
-        if token == "--binarize":
+        if token in bare:
             try:
                 float(out[i + 1])
             except ValueError:
-                out[i] = "--binarize=0"
+                out[i] = bare[token]
     return out
+
+
+def _soma_arguments(command: argparse.ArgumentParser, var: bool) -> None:
+    """``--obs-filter`` (and ``--var-filter``), ``--measurement``: SOMA queries."""
+    group = command.add_argument_group(
+        "TileDB-SOMA experiment (DATA is its folder or URI)"
+    )
+    group.add_argument(
+        "--obs-filter",
+        metavar="EXPR",
+        help="tiledbsoma value filter of the cells, e.g. \"tissue == 'lung'\" "
+        "(is_primary_data == True is added when obs has that column)",
+    )
+    if var:
+        group.add_argument(
+            "--var-filter",
+            metavar="EXPR",
+            help="tiledbsoma value filter of the genes, e.g. "
+            "\"feature_biotype == 'gene'\"",
+        )
+    group.add_argument(
+        "--measurement", default="RNA", help="the measurement (default: RNA)"
+    )
 
 
 def _positive_int(text: str) -> int:
@@ -190,7 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
         "per gene, optional first column of cell names; label columns named with "
         "--target); a 10x Cell Ranger folder (matrix.mtx.gz, features.tsv.gz, "
         "barcodes.tsv.gz, or the v2 genes.tsv layout) or a 10x .h5 file "
-        "(10x formats need scanpy)",
+        "(10x formats need scanpy); a TileDB-SOMA experiment (a local folder or a "
+        "URI; needs yoto-sklearn[soma]), streamed, never loaded whole",
     )
     fit.add_argument(
         "--target",
@@ -206,7 +234,11 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument(
         "--k", type=_positive_int, required=True, help="number of genes in the panel"
     )
-    fit.add_argument("--layer", help="fit on this .layers entry instead of X")
+    fit.add_argument(
+        "--layer",
+        help="fit on this .layers entry instead of X (a SOMA experiment: the X "
+        "layer, default 'data'; the Census has 'raw' and 'normalized')",
+    )
     fit.add_argument(
         "--use-raw", action="store_true", help="fit on .raw (X and gene names)"
     )
@@ -223,6 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="treat this --target as regression, e.g. an integer quantity such as "
         "a count (repeatable)",
     )
+    _soma_arguments(fit, var=True)
     design = fit.add_argument_group(
         "panel design",
         "constraints for a targeted assay; GENES is a comma-separated list of gene "
@@ -281,6 +314,17 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="THRESHOLD",
         help="train and predict on detection (value > THRESHOLD, default 0) "
         "instead of expression, for the shift to a targeted platform",
+    )
+    design.add_argument(
+        "--normalize-counts",
+        nargs="?",
+        type=float,
+        const=1e4,
+        default=None,
+        metavar="TARGET_SUM",
+        help="the matrix holds raw counts: train and predict on log1p of each cell "
+        "scaled to sum to TARGET_SUM (default 10000), computed chunk by chunk and "
+        "stored with the model",
     )
     design.add_argument(
         "--stability-runs",
@@ -346,6 +390,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="LAYER",
         help="read this layer (default: as recorded at fit; '' for X)",
     )
+    _soma_arguments(predict, var=False)
     predict.add_argument(
         "--use-raw",
         dest="use_raw",
