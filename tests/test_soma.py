@@ -198,3 +198,18 @@ def test_unknown_target_column_is_named(atlas):
     uri, _, _ = atlas
     with pytest.raises(ValueError, match="not found"):
         YOTOSelector(**FIT).fit(SomaSource(uri), "disease")
+
+
+def test_parallel_passes_equal_the_serial_ones(atlas):
+    from yoto_sklearn.sources import scan_columns
+
+    uri, _, _ = atlas
+    source = SomaSource(uri, chunk_rows=70)
+    serial = scan_columns(source, None, all_rows_mean=True)
+    parallel = scan_columns(source, None, all_rows_mean=True, n_jobs=2)
+    for a, b in zip(serial, parallel, strict=True):
+        np.testing.assert_array_equal(a, b)
+    a = YOTOSelector(**FIT).fit(source, "cell_type")
+    b = YOTOSelector(n_jobs=2, **FIT).fit(source, "cell_type")
+    for u, v in zip(_fingerprint(a, source), _fingerprint(b, source), strict=True):
+        np.testing.assert_array_equal(u, v)

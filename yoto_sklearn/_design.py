@@ -199,6 +199,7 @@ def prepare_columns(
     scan: bool,
     threshold: float | None,
     names: Sequence[str] | None,
+    n_jobs: Any = None,
 ) -> tuple[RowSource, np.ndarray | None, np.ndarray | None, PanelDesign]:
     """Column statistics, the expression window and binarisation, in streamed passes.
 
@@ -224,6 +225,7 @@ def prepare_columns(
             standardize or on_values,
             all_rows_mean=(window is not None or budget is not None)
             and stats_rows is not None,
+            n_jobs=n_jobs,
         )
         window_mean = rest[0] if rest else mean
         if on_values:
@@ -243,7 +245,9 @@ def prepare_columns(
     if threshold is not None:
         source = binarized(source, threshold)
         # statistics of what the network sees, and how much it detects
-        mean, scale, rate = scan_columns(source, stats_rows, True, all_rows_mean=True)
+        mean, scale, rate = scan_columns(
+            source, stats_rows, True, all_rows_mean=True, n_jobs=n_jobs
+        )
         check_detection(rate, threshold, source.n_obs)
     if not standardize:
         return source, None, None, design

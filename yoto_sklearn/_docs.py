@@ -82,6 +82,29 @@ structure_weight : float, default=1.0
     "X_predict": """\
 X : {array-like, sparse matrix, AnnData, RowSource} of shape (n_samples, n_features)
     Same genes, in the same order, as in :meth:`fit`.""",
+    # YOTOSelector's compute parameters
+    "compute_params": """\
+n_threads : int, "auto" or None, default="auto"
+    Torch intra-op CPU threads inside :meth:`fit` and prediction (restored
+    afterwards). ``"auto"``: one thread when the first layer is small (input
+    columns x first hidden width below 4 million weights, ~15,000 genes at
+    the default width; always for prediction), torch's setting otherwise.
+    Small fits gain nothing from more threads and slow down when another
+    program competes; larger ones gain when idle (1.27x with 2 cores) and
+    lose when busy (1.85x slower): pass ``n_threads=1`` on a shared machine
+    (``benchmarks/TUNING.md``). ``None``: torch's setting. CPU results depend
+    on the thread count in the last bits; an int (or ``"auto"`` on a small
+    network) gives bit-identical results in any process, joblib workers too.
+n_jobs : int or None, default=None
+    Workers of the linear passes over all cells (the column statistics and
+    finiteness check of ``fit``, the panel columns for refinement and
+    prediction): row ranges read and summarised by joblib under its active
+    backend (``joblib.parallel_config``: processes by default, threads, or a
+    Dask cluster). Each worker gets a copy of the row source and reads its
+    own rows (a backed h5ad or SOMA experiment is reopened by path); results
+    are merged in row order, so they equal the serial pass bit for bit.
+    ``None`` or 1: serial. Worth it when reading dominates (a large file, a
+    remote SOMA experiment); in memory the copies usually cost more.""",
     "X_test": """\
 X : {array-like, sparse matrix, AnnData, RowSource} of shape (n_samples, n_features)
     Test cells.""",

@@ -59,7 +59,7 @@ class PanelPredictorMixin:
         matrix = self._check_X_predict(X)
         cols = self.get_support(indices=True)
         if isinstance(matrix, RowSource):
-            panel = np.concatenate(list(matrix.panel_chunks(cols)), axis=0)
+            panel = np.concatenate(list(self._panel_blocks(matrix, cols)), axis=0)
         else:
             panel = matrix[:, cols]
         config = getattr(self, "_sklearn_output_config", {})
@@ -146,6 +146,13 @@ class PanelPredictorMixin:
             )
         return X
 
+    def _panel_blocks(self, source: RowSource, cols: np.ndarray) -> Any:
+        """The source's panel-column blocks, read by ``n_jobs`` workers if set."""
+        n_jobs = getattr(self, "n_jobs", None)
+        if n_jobs is None:  # a user's source may not take n_jobs
+            return source.panel_chunks(cols)
+        return source.panel_chunks(cols, n_jobs=n_jobs)
+
     def _panel_outputs(self, X: Any) -> list[np.ndarray]:
         """Raw head outputs, computed from the panel columns only."""
         X = self._check_X_predict(X)
@@ -159,7 +166,7 @@ class PanelPredictorMixin:
         if isinstance(X, RowSource):
             if threshold is not None:
                 X = sources.binarized(X, threshold)
-            blocks = X.panel_chunks(self.support_)  # out of core: panel columns only
+            blocks = self._panel_blocks(X, self.support_)  # the panel columns only
         else:
             panel = X[:, self.support_]
             if threshold is not None:  # detection on the values as stored

@@ -76,7 +76,7 @@ class _Inputs:
     anndata_input: dict | None
 
 
-@shared("design_params")
+@shared("design_params", "compute_params")
 class YOTOSelector(ModelFileMixin, PanelPredictorMixin, SelectorMixin, BaseEstimator):
     """Select exactly ``k`` genes and predict several tasks from them, trained once.
 
@@ -185,17 +185,7 @@ class YOTOSelector(ModelFileMixin, PanelPredictorMixin, SelectorMixin, BaseEstim
         Where to train: ``"auto"`` (CUDA if available, else CPU), ``"cpu"``,
         ``"cuda"``, ``"cuda:N"``. Resolved in :meth:`fit`. The fitted model always
         lives on the CPU, so pickles load anywhere.
-    n_threads : int, "auto" or None, default="auto"
-        Torch intra-op CPU threads inside :meth:`fit` and prediction (restored
-        afterwards). ``"auto"``: one thread when the first layer is small (input
-        columns x first hidden width below 4 million weights, ~15,000 genes at
-        the default width; always for prediction), torch's setting otherwise.
-        Small fits gain nothing from more threads and slow down when another
-        program competes; larger ones gain when idle (1.27x with 2 cores) and
-        lose when busy (1.85x slower): pass ``n_threads=1`` on a shared machine
-        (``benchmarks/TUNING.md``). ``None``: torch's setting. CPU results depend
-        on the thread count in the last bits; an int (or ``"auto"`` on a small
-        network) gives bit-identical results in any process, joblib workers too.
+    {compute_params}
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, Gumbel noise, dropout, shuffling and the
         validation split. Fitting never changes numpy's or torch's global RNG state.
@@ -352,6 +342,7 @@ class YOTOSelector(ModelFileMixin, PanelPredictorMixin, SelectorMixin, BaseEstim
         use_raw: bool = False,
         device: str | torch.device = "auto",
         n_threads: int | str | None = "auto",
+        n_jobs: int | None = None,
         callbacks: list | None = None,
         random_state: Any = None,
         verbose: int = 0,
@@ -390,6 +381,7 @@ class YOTOSelector(ModelFileMixin, PanelPredictorMixin, SelectorMixin, BaseEstim
         self.use_raw = use_raw
         self.device = device
         self.n_threads = n_threads
+        self.n_jobs = n_jobs
         self.callbacks = callbacks
         self.random_state = random_state
         self.verbose = verbose
@@ -573,8 +565,10 @@ class YOTOSelector(ModelFileMixin, PanelPredictorMixin, SelectorMixin, BaseEstim
             scan=inputs.backed,
             threshold=binarize_threshold(self.binarize),
             names=inputs.feature_names,
+            n_jobs=self.n_jobs,
         )
-        return TrainingData(source, inputs.Y, train_idx, val_idx, mean, scale), panel
+        data = TrainingData(source, inputs.Y, train_idx, val_idx, mean, scale)
+        return replace(data, n_jobs=self.n_jobs), panel
 
     def _structure_targets(
         self, inputs: _Inputs, data: TrainingData, seed: int

@@ -10,7 +10,21 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from ._orders import map_row_ranges
 from ._validation import check_float32_range
+
+
+def chunk_moments(block: Any) -> tuple[int, np.ndarray, np.ndarray]:
+    """Rows, column mean and squared deviations of one block (float64)."""
+    n_c = block.shape[0]
+    if sp.issparse(block):
+        block = block.astype(np.float64)
+        mean_c = np.asarray(block.sum(axis=0)).ravel() / n_c
+        sq = np.asarray(block.multiply(block).sum(axis=0)).ravel()
+        return n_c, mean_c, np.maximum(sq - n_c * mean_c**2, 0.0)
+    block = np.asarray(block, dtype=np.float64)
+    mean_c = block.mean(axis=0)
+    return n_c, mean_c, ((block - mean_c) ** 2).sum(axis=0)
 
 
 class _Moments:
@@ -21,19 +35,11 @@ class _Moments:
         self.m2 = np.zeros(n_vars)
         self.count = 0
 
-    def add(self, block: Any) -> None:
-        n_c = block.shape[0]
-        if n_c == 0:
+    def merge(self, part: tuple[int, np.ndarray, np.ndarray] | None) -> None:
+        """Add one block's :func:`chunk_moments` (None: an empty block)."""
+        if part is None:
             return
-        if sp.issparse(block):
-            block = block.astype(np.float64)
-            mean_c = np.asarray(block.sum(axis=0)).ravel() / n_c
-            sq = np.asarray(block.multiply(block).sum(axis=0)).ravel()
-            m2_c = np.maximum(sq - n_c * mean_c**2, 0.0)
-        else:
-            block = np.asarray(block, dtype=np.float64)
-            mean_c = block.mean(axis=0)
-            m2_c = ((block - mean_c) ** 2).sum(axis=0)
+        n_c, mean_c, m2_c = part
         total = self.count + n_c
         delta = mean_c - self.mean
         self.mean = self.mean + delta * (n_c / total)
@@ -46,6 +52,37 @@ class _Moments:
         return std
 
 
+def _chunk_pass(
+    source: Any,
+    start: int,
+    stop: int,
+    sel: np.ndarray | None,
+    with_stats: bool,
+    every: bool,
+) -> tuple[Any, Any]:
+    """One chunk of :func:`scan_columns`: checked, then its moments (in a worker)."""
+    block = source.read_chunk(start, stop)
+    return _checked_moments(block, start, sel, with_stats, every)
+
+
+def _checked_moments(
+    block: Any, start: int, sel: np.ndarray | None, with_stats: bool, every: bool
+) -> tuple[Any, Any]:
+    values = block.data if sp.issparse(block) else np.asarray(block)
+    rows = f"rows {start}-{start + block.shape[0] - 1}"
+    if values.dtype.kind == "f" and not np.isfinite(values).all():
+        raise ValueError(f"Input X contains NaN or infinity (found in {rows}).")
+    check_float32_range(values, f" ({rows})")
+    all_rows = chunk_moments(block) if every and block.shape[0] else None
+    if not with_stats:
+        return all_rows, None
+    if sel is not None:
+        keep = sel[start : start + block.shape[0]]
+        if not keep.all():
+            block = block[np.flatnonzero(keep)]
+    return all_rows, chunk_moments(block) if block.shape[0] else None
+
+
 def scan_columns(
     source: Any,
     idx: np.ndarray | None,
@@ -53,6 +90,7 @@ def scan_columns(
     chunk_rows: int | None = None,
     *,
     all_rows_mean: bool = False,
+    n_jobs: Any = None,
 ) -> tuple[np.ndarray | None, ...]:
     """One streaming pass: check every value is finite, and column mean / std.
 
@@ -62,6 +100,11 @@ def scan_columns(
     data give identical results. With ``all_rows_mean`` the same pass also returns
     the mean over every row (a third value), e.g. for an expression window that must
     mean "over the X given" while standardisation uses the training rows.
+
+    With ``n_jobs`` (a source with ``read_chunk``, which then replaces ``chunks``:
+    the row ranges are the same) the chunks are read and
+    summarised by joblib workers (:func:`~yoto_sklearn.sources.map_row_ranges`) and
+    merged here in row order: the result is the serial one, bit for bit.
 
     Raises
     ------
@@ -73,22 +116,15 @@ def scan_columns(
     sel = None if idx is None else np.zeros(source.n_obs, dtype=bool)
     if sel is not None:
         sel[idx] = True
-    for start, block in source.chunks(chunk_rows):
-        values = block.data if sp.issparse(block) else np.asarray(block)
-        if values.dtype.kind == "f" and not np.isfinite(values).all():
-            raise ValueError(
-                "Input X contains NaN or infinity (found in rows "
-                f"{start}-{start + block.shape[0] - 1})."
-            )
-        check_float32_range(values, f" (rows {start}-{start + block.shape[0] - 1})")
+    args = (sel, with_stats, every is not None)
+    if n_jobs not in (None, 1) and hasattr(source, "read_chunk"):  # in parallel
+        step = chunk_rows or source.chunk_rows(1)
+        parts = map_row_ranges(source, _chunk_pass, step, n_jobs, *args)
+    else:  # the protocol's chunks(), here
+        parts = (_checked_moments(b, a, *args) for a, b in source.chunks(chunk_rows))
+    for all_rows, selected in parts:  # merged in row order: the serial result
         if every is not None:
-            every.add(block)
-        if not with_stats:
-            continue
-        if sel is not None:
-            keep = sel[start : start + block.shape[0]]
-            if not keep.all():
-                block = block[np.flatnonzero(keep)]
-        rows.add(block)
+            every.merge(all_rows)
+        rows.merge(selected)
     stats = (rows.mean, rows.std()) if with_stats else (None, None)
     return (*stats, every.mean) if every is not None else stats

@@ -77,6 +77,7 @@ PARAMETER_CONSTRAINTS: dict[str, list] = {
     "structure_components": [Number(Integral, 0, None, closed="left")],
     "structure_weight": [Number(Real, 0, None, closed="neither")],
     "n_threads": [None, StrOptions({"auto"}), Number(Integral, 1, None, closed="left")],
+    "n_jobs": [None, Integral],
     "callbacks": [None, list, tuple],
     "random_state": ["random_state"],
     "verbose": ["verbose"],

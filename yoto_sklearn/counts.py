@@ -27,6 +27,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from .sources import WrappedSource
+
 __all__ = [
     "TARGET_SUM",
     "NormalizedSource",
@@ -75,12 +77,14 @@ def log_normalize(block: Any, library: np.ndarray, target_sum: float) -> Any:
     return np.log1p(values).astype(np.float32)
 
 
-class NormalizedSource:
+class NormalizedSource(WrappedSource):
     """A row source whose values are ``log1p`` of library-size-normalised counts.
 
     Wraps another row source (same batches, same order, see
-    :mod:`yoto_sklearn.sources`); the library sizes (row sums over every column) are
-    taken in the first pass over the rows and kept (one float64 per cell).
+    :mod:`yoto_sklearn.sources`). A block of contiguous rows (all columns) is
+    normalised by its own row sums; mini-batches and panel columns by the library
+    sizes (one float64 per cell), which are the row sums kept from a pass over the
+    rows (the statistics pass of ``fit``), or taken in one pass when first needed.
 
     Parameters
     ----------
@@ -96,23 +100,10 @@ class NormalizedSource:
     """
 
     def __init__(self, source: Any, target_sum: float = TARGET_SUM) -> None:
-        self.source = source
+        super().__init__(source)
         self.target_sum = float(target_sum)
-        self.n_obs, self.n_vars = source.n_obs, source.n_vars
-        self.shuffle = source.shuffle
-        self.buffer_chunks = source.buffer_chunks
-        self.var_names = getattr(source, "var_names", None)
-        self._library: np.ndarray | None = None
+        self._sums = np.full(self.n_obs, np.nan)  # row sums seen so far
         self._warned = False
-
-    @property
-    def density(self) -> float:
-        """The wrapped source's fraction of stored values."""
-        return self.source.density
-
-    def chunk_rows(self, batch_size: int) -> int:
-        """The wrapped source's chunk size."""
-        return self.source.chunk_rows(batch_size)
 
     def _check_counts(self, block: Any, start: int) -> None:
         values = block.data if sp.issparse(block) else np.asarray(block)
@@ -133,51 +124,41 @@ class NormalizedSource:
                 stacklevel=2,
             )
 
-    def _row_sums(self, block: Any) -> np.ndarray:
-        if sp.issparse(block):
-            return np.asarray(block.sum(axis=1, dtype=np.float64)).ravel()
-        return np.asarray(block, dtype=np.float64).sum(axis=1)
+    def _rows(self, block: Any, start: int) -> Any:
+        """All columns of rows ``start:``: normalised by their own sums (kept)."""
+        self._check_counts(block, start)
+        sums = row_sums(block)
+        self._sums[start : start + len(sums)] = sums
+        return log_normalize(block, sums, self.target_sum)
 
-    def chunks(self, chunk_rows: int | None = None) -> Iterator[tuple[int, Any]]:
-        """The wrapped source's row chunks, normalised (library sizes kept)."""
-        filling = self._library is None
-        library = np.empty(self.n_obs) if filling else self._library
-        for start, block in self.source.chunks(chunk_rows):
-            stop = start + block.shape[0]
-            if filling:
-                self._check_counts(block, start)
-                library[start:stop] = self._row_sums(block)
-            yield start, log_normalize(block, library[start:stop], self.target_sum)
-        if filling:  # complete only after a whole pass
-            self._library = library
+    def _batch(self, block: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        return log_normalize(block, self.library[rows], self.target_sum)
+
+    def _panel(self, block: np.ndarray, start: int) -> np.ndarray:
+        library = self.library[start : start + block.shape[0]]
+        return log_normalize(block, library, self.target_sum).astype(np.float64)
 
     @property
     def library(self) -> np.ndarray:
         """Each cell's sum over all genes (float64), from one pass if not yet known."""
-        if self._library is None:
+        if np.isnan(self._sums).any():
             for _ in self.chunks():
                 pass
-        return self._library
-
-    def batches(
-        self, idx: np.ndarray, batch_size: int, rng: np.random.Generator | None
-    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """The wrapped source's mini-batches, normalised."""
-        library = self.library
-        for rows, block in self.source.batches(idx, batch_size, rng):
-            yield rows, log_normalize(block, library[rows], self.target_sum)
+        return self._sums
 
     def panel_chunks(
-        self, cols: np.ndarray, chunk_rows: int | None = None
+        self, cols: np.ndarray, chunk_rows: int | None = None, n_jobs: Any = None
     ) -> Iterator[np.ndarray]:
-        """Float64 row blocks of columns ``cols``, normalised by the whole cell."""
-        library = self.library
-        start = 0
-        for block in self.source.panel_chunks(cols, chunk_rows):
-            stop = start + block.shape[0]
-            part = log_normalize(block, library[start:stop], self.target_sum)
-            yield part.astype(np.float64)
-            start = stop
+        """Panel blocks normalised by the whole cell (library sizes known first)."""
+        self.library  # noqa: B018 - computed here, before workers get a copy
+        return super().panel_chunks(cols, chunk_rows, n_jobs)
+
+
+def row_sums(block: Any) -> np.ndarray:
+    """Float64 sum of each row of a dense or sparse block (a cell's library size)."""
+    if sp.issparse(block):
+        return np.asarray(block.sum(axis=1, dtype=np.float64)).ravel()
+    return np.asarray(block, dtype=np.float64).sum(axis=1)
 
 
 def normalized(source: Any, target_sum: float) -> NormalizedSource:

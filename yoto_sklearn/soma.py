@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -350,24 +350,17 @@ class SomaSource(BackedSource):
         shape = (len(rows), len(var_ids))
         return sp.csr_matrix((data, (i, j)), shape=shape)
 
-    def _read(self, start: int, stop: int) -> sp.csr_matrix:
+    def read_chunk(self, start: int, stop: int) -> sp.csr_matrix:
+        """The query's cells ``start:stop`` (a contiguous joinid run), as CSR."""
         return self._matrix(np.arange(start, stop), self.var_ids)
 
-    def chunks(self, chunk_rows: int | None = None) -> Iterator[tuple[int, Any]]:
-        """Yield ``(start, CSR block)`` for contiguous runs of the query's cells."""
-        step = chunk_rows or self.chunk_rows(1)
-        for start in range(0, self.n_obs, step):
-            yield start, self._read(start, min(start + step, self.n_obs))
+    def panel_rows(self, cols: np.ndarray) -> int:
+        """Rows per panel block: about CHUNK_ENTRIES stored panel values."""
+        return default_chunk_rows(len(cols), self.density, 1)
 
-    def panel_chunks(
-        self, cols: np.ndarray, chunk_rows: int | None = None
-    ) -> Iterator[np.ndarray]:
-        """Float64 row blocks of columns ``cols`` only: only they are read."""
-        cols = np.asarray(cols)
-        step = chunk_rows or default_chunk_rows(len(cols), self.density, 1)
-        for start in range(0, self.n_obs, step):
-            stop = min(start + step, self.n_obs)
-            block = self._matrix(np.arange(start, stop), self.var_ids[cols])
-            block = dense_float(block, np.float64)
-            check_finite_panel(block, start, stop)
-            yield block
+    def read_panel(self, cols: np.ndarray, start: int, stop: int) -> np.ndarray:
+        """Float64 cells ``start:stop`` of columns ``cols``: only they are read."""
+        block = self._matrix(np.arange(start, stop), self.var_ids[np.asarray(cols)])
+        block = dense_float(block, np.float64)
+        check_finite_panel(block, start, stop)
+        return block

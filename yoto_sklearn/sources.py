@@ -29,24 +29,30 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import scipy.sparse as sp
 
+from ._orders import (
+    BUFFER_CHUNKS,
+    CHUNK_ENTRIES,
+    chunked_permutation,
+    default_chunk_rows,
+    epoch_rows,
+    map_row_ranges,
+    rows_in_chunks,
+)
 from ._stats import scan_columns
 
 __all__ = [
     "ArraySource",
     "BackedSource",
     "BinarizedSource",
+    "WrappedSource",
     "RowSource",
     "anndata_matrix",
     "chunked_permutation",
     "epoch_rows",
+    "map_row_ranges",
     "scan_columns",
 ]
 
-# A contiguous chunk of rows holds about ``CHUNK_ENTRIES`` stored values (16 MiB of
-# float32 when dense, about 32 MiB for CSR); a shuffle buffer holds ``BUFFER_CHUNKS``
-# chunks (kept sparse for sparse data).
-CHUNK_ENTRIES = 1 << 22
-BUFFER_CHUNKS = 4
 # Rows per block of panel columns at prediction time (in-memory data).
 PREDICT_CHUNK = 65536
 
@@ -97,106 +103,6 @@ class RowSource(Protocol):
         """Float64 row blocks of columns ``cols`` only, in row order (finite)."""
 
 
-def default_chunk_rows(
-    n_vars: int, density: float, batch_size: int, entries: int = CHUNK_ENTRIES
-) -> int:
-    """Rows per contiguous read: about ``entries`` stored values, >= one batch.
-
-    It depends only on the shape, the fraction of stored values (1 for dense) and the
-    batch size, not on the storage, so an in-memory and a backed source of the same
-    data cut the same chunks.
-    """
-    per_row = max(float(n_vars) * min(max(float(density), 1e-6), 1.0), 1.0)
-    return max(int(batch_size), int(entries / per_row), 1)
-
-
-def chunked_permutation(
-    idx: np.ndarray,
-    rng: np.random.Generator,
-    chunk_rows: int,
-    buffer_chunks: int = BUFFER_CHUNKS,
-) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Shuffle ``idx`` chunk-wise, as a streaming reader can afford to.
-
-    The row range is cut into contiguous chunks of ``chunk_rows`` rows; the order of
-    the chunks is shuffled, consecutive groups of ``buffer_chunks`` chunks form a
-    buffer, and the rows of each buffer are shuffled together. When every row fits in
-    one buffer this is exactly ``rng.permutation(idx)``.
-
-    Returns
-    -------
-    order : ndarray
-        The permuted rows (the concatenation of the buffers).
-    buffers : list of ndarray
-        The chunk numbers of each buffer, in order.
-    """
-    idx = np.asarray(idx)
-    chunks = np.unique(idx // chunk_rows)
-    if len(chunks) <= buffer_chunks:
-        return rng.permutation(idx), [chunks]
-    chunk_order = rng.permutation(chunks)
-    sorted_idx = np.sort(idx)
-    parts: list[np.ndarray] = []
-    buffers: list[np.ndarray] = []
-    for b in range(0, len(chunk_order), buffer_chunks):
-        group = chunk_order[b : b + buffer_chunks]
-        parts.append(rng.permutation(rows_in_chunks(sorted_idx, group, chunk_rows)))
-        buffers.append(group)
-    return np.concatenate(parts), buffers
-
-
-def rows_in_chunks(
-    sorted_idx: np.ndarray, chunk_ids: np.ndarray, chunk_rows: int
-) -> np.ndarray:
-    """The rows of ``sorted_idx`` that lie in chunks ``chunk_ids``, sorted."""
-    parts = []
-    for c in np.sort(chunk_ids):
-        lo, hi = np.searchsorted(sorted_idx, [c * chunk_rows, (c + 1) * chunk_rows])
-        parts.append(sorted_idx[lo:hi])
-    return np.concatenate(parts) if parts else sorted_idx[:0]
-
-
-def epoch_rows(
-    train_idx: np.ndarray,
-    cap: int | None,
-    rng: np.random.Generator,
-    chunk_rows: int | None,
-    buffer_chunks: int = BUFFER_CHUNKS,
-) -> Iterator[np.ndarray]:
-    """The training rows of each epoch: all of them, or ``cap`` at a time.
-
-    With ``cap`` at least the number of training cells (every dataset up to that
-    size) each epoch is ``train_idx`` and no random number is drawn, so training
-    is exactly what it is without a cap. Above it, an epoch is the next ``cap``
-    cells of a shuffled pass over the data (a new pass starts when one is used up),
-    so the cost of an epoch, and of the whole schedule, stops growing with the
-    number of cells while every cell is still visited in turn. With ``chunk_rows``
-    (a source streamed from disk) the pass is the reader's chunk-wise shuffle
-    (:func:`chunked_permutation`), so an epoch reads about ``cap`` cells from disk,
-    not the whole file.
-    """
-    n = len(train_idx)
-    if cap is None or n <= cap:
-        while True:
-            yield train_idx
-    pending = np.empty(0, dtype=train_idx.dtype)
-    while True:
-        if len(pending) >= cap:
-            epoch, pending = pending[:cap], pending[cap:]
-        else:  # the rest of this pass, topped up from the next (no cell twice)
-            if chunk_rows:  # the streaming reader's chunk-wise shuffle
-                fresh = chunked_permutation(train_idx, rng, chunk_rows, buffer_chunks)[
-                    0
-                ]
-            else:
-                fresh = rng.permutation(train_idx)
-            # cells still pending wait for a later epoch of the new pass
-            take = np.flatnonzero(~np.isin(fresh, pending))[: cap - len(pending)]
-            epoch = np.concatenate([pending, fresh[take]])
-            pending = np.delete(fresh, take)
-        yield np.sort(epoch)
-
-
 def detected(block: Any, threshold: float) -> Any:
     """``1.0`` where ``block > threshold``, else ``0.0`` (float32; sparse stays sparse).
 
@@ -226,6 +132,10 @@ def check_finite_panel(block: np.ndarray, start: int, stop: int) -> None:
             "Input X contains NaN or infinity in the panel columns (rows "
             f"{start}-{stop - 1})."
         )
+
+
+def _read_panel(source: Any, start: int, stop: int, cols: np.ndarray) -> np.ndarray:
+    return source.read_panel(cols, start, stop)
 
 
 class ArraySource:
@@ -320,22 +230,37 @@ class ArraySource:
             batch = np.sort(order[start : start + batch_size])
             yield batch, dense_float(self._native(self.X[batch]))
 
+    def read_chunk(self, start: int, stop: int) -> Any:
+        """Rows ``start:stop``, every column (sparse stays sparse)."""
+        return self._native(self.X[start:stop])
+
     def chunks(self, chunk_rows: int | None = None) -> Iterator[tuple[int, Any]]:
         """Yield ``(start, block)`` for contiguous row blocks (sparse stays sparse)."""
         step = chunk_rows or self.chunk_rows(1)
         for start in range(0, self.n_obs, step):
-            yield start, self._native(self.X[start : start + step])
+            yield start, self.read_chunk(start, min(start + step, self.n_obs))
+
+    def panel_rows(self, cols: np.ndarray) -> int:
+        """Rows per block of :meth:`panel_chunks` (in memory: PREDICT_CHUNK)."""
+        return PREDICT_CHUNK
+
+    def read_panel(self, cols: np.ndarray, start: int, stop: int) -> np.ndarray:
+        """Float64 rows ``start:stop`` of columns ``cols`` (checked finite)."""
+        block = dense_float(self._native(self.X[start:stop][:, cols]), np.float64)
+        check_finite_panel(block, start, stop)
+        return block
 
     def panel_chunks(
-        self, cols: np.ndarray, chunk_rows: int | None = None
+        self, cols: np.ndarray, chunk_rows: int | None = None, n_jobs: Any = None
     ) -> Iterator[np.ndarray]:
-        """Yield float64 row blocks of columns ``cols`` only, in row order."""
-        panel = self._native(self.X[:, np.asarray(cols)])
-        step = chunk_rows or PREDICT_CHUNK
-        for start in range(0, self.n_obs, step):
-            block = dense_float(panel[start : start + step], np.float64)
-            check_finite_panel(block, start, start + block.shape[0])
-            yield block
+        """Yield float64 row blocks of columns ``cols`` only, in row order.
+
+        With ``n_jobs`` the blocks are read by joblib workers (see
+        :func:`map_row_ranges`); the blocks are the same.
+        """
+        cols = np.asarray(cols)
+        step = chunk_rows or self.panel_rows(cols)
+        return map_row_ranges(self, _read_panel, step, n_jobs, cols)
 
 
 def binarized(source: RowSource, threshold: float) -> RowSource:
@@ -355,19 +280,22 @@ def binarized(source: RowSource, threshold: float) -> RowSource:
     return BinarizedSource(source, threshold)
 
 
-class BinarizedSource:
-    """A row source whose values are ``1.0`` where ``x > threshold``, else ``0.0``.
+class WrappedSource:
+    """A row source seen through a transform of its blocks (same rows, same order).
 
-    Wraps another source (same batches, same order); see :func:`binarized`.
-    Sparse chunks stay sparse (``threshold >= 0`` keeps zeros zero).
+    The base of :class:`BinarizedSource` and
+    :class:`~yoto_sklearn.counts.NormalizedSource`: a subclass says what a block
+    becomes (``_rows`` for contiguous rows, ``_batch`` for a mini-batch, ``_panel``
+    for panel columns); reading, chunking and the parallel passes are the wrapped
+    source's.
     """
 
-    def __init__(self, source: RowSource, threshold: float) -> None:
+    def __init__(self, source: RowSource) -> None:
         self.source = source
-        self.threshold = float(threshold)
         self.n_obs, self.n_vars = source.n_obs, source.n_vars
         self.shuffle = source.shuffle
         self.buffer_chunks = source.buffer_chunks
+        self.var_names = getattr(source, "var_names", None)
 
     @property
     def density(self) -> float:
@@ -378,27 +306,75 @@ class BinarizedSource:
         """The wrapped source's chunk size."""
         return self.source.chunk_rows(batch_size)
 
-    def _binary(self, block: Any) -> Any:
-        return detected(block, self.threshold)
+    def _rows(self, block: Any, start: int) -> Any:
+        raise NotImplementedError
+
+    def _batch(self, block: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _panel(self, block: np.ndarray, start: int) -> np.ndarray:
+        raise NotImplementedError
 
     def batches(
         self, idx: np.ndarray, batch_size: int, rng: np.random.Generator | None
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """The wrapped source's mini-batches, binarised."""
+        """The wrapped source's mini-batches, transformed."""
         for rows, block in self.source.batches(idx, batch_size, rng):
-            yield rows, self._binary(block)
+            yield rows, self._batch(block, rows)
+
+    def read_chunk(self, start: int, stop: int) -> Any:
+        """Rows ``start:stop`` of the wrapped source, transformed."""
+        return self._rows(self.source.read_chunk(start, stop), start)
 
     def chunks(self, chunk_rows: int | None = None) -> Iterator[tuple[int, Any]]:
-        """The wrapped source's row chunks, binarised."""
+        """The wrapped source's row chunks, transformed."""
         for start, block in self.source.chunks(chunk_rows):
-            yield start, self._binary(block)
+            yield start, self._rows(block, start)
+
+    def panel_rows(self, cols: np.ndarray) -> int:
+        """The wrapped source's rows per panel block."""
+        return self.source.panel_rows(cols)
+
+    def read_panel(self, cols: np.ndarray, start: int, stop: int) -> np.ndarray:
+        """Float64 rows ``start:stop`` of columns ``cols``, transformed."""
+        return self._panel(self.source.read_panel(cols, start, stop), start)
 
     def panel_chunks(
-        self, cols: np.ndarray, chunk_rows: int | None = None
+        self, cols: np.ndarray, chunk_rows: int | None = None, n_jobs: Any = None
     ) -> Iterator[np.ndarray]:
-        """The wrapped source's panel blocks, binarised (float64)."""
+        """The wrapped source's panel blocks, transformed (float64)."""
+        cols = np.asarray(cols)
+        if n_jobs not in (None, 1) and hasattr(self.source, "read_panel"):
+            step = chunk_rows or self.panel_rows(cols)
+            return map_row_ranges(self, _read_panel, step, n_jobs, cols)
+        return self._panel_stream(cols, chunk_rows)
+
+    def _panel_stream(self, cols: np.ndarray, chunk_rows: int | None) -> Iterator:
+        start = 0  # the wrapped source's own blocks, in row order
         for block in self.source.panel_chunks(cols, chunk_rows):
-            yield detected(block, self.threshold).astype(np.float64)
+            yield self._panel(block, start)
+            start += block.shape[0]
+
+
+class BinarizedSource(WrappedSource):
+    """A row source whose values are ``1.0`` where ``x > threshold``, else ``0.0``.
+
+    Wraps another source (same batches, same order); see :func:`binarized`.
+    Sparse chunks stay sparse (``threshold >= 0`` keeps zeros zero).
+    """
+
+    def __init__(self, source: RowSource, threshold: float) -> None:
+        super().__init__(source)
+        self.threshold = float(threshold)
+
+    def _rows(self, block: Any, start: int) -> Any:
+        return detected(block, self.threshold)
+
+    def _batch(self, block: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        return detected(block, self.threshold)
+
+    def _panel(self, block: np.ndarray, start: int) -> np.ndarray:
+        return detected(block, self.threshold).astype(np.float64)
 
 
 def is_backed_matrix(X: Any) -> bool:
@@ -407,6 +383,8 @@ def is_backed_matrix(X: Any) -> bool:
         # in memory, including anndata's view classes (SparseCSRMatrixView, ...)
         return False
     module = type(X).__module__ or ""
+    if module.startswith("dask") and hasattr(X, "compute"):  # e.g. read_lazy's X
+        return len(getattr(X, "shape", ())) == 2
     if module.startswith("h5py") and hasattr(X, "shape") and hasattr(X, "dtype"):
         return True
     if module.startswith("anndata") and hasattr(X, "format"):
@@ -425,11 +403,15 @@ class BackedSource(ArraySource):
     order and the rows inside a buffer of ``buffer_chunks`` chunks, so at most one
     buffer (kept sparse when the file is sparse) and one dense mini-batch are in
     memory. Dense (``h5py.Dataset``) and CSR datasets are supported; a CSC dataset
-    cannot be read by rows and is refused.
+    cannot be read by rows and is refused. A dask array (the ``X`` of
+    ``anndata.experimental.read_lazy``) is read the same way, one computed row
+    chunk at a time; for sparse blocks its density (chunk sizing) is that of its
+    first 1,024 rows. The source pickles (joblib workers): the file is reopened by
+    path, a dask array travels as its task graph.
 
     Parameters
     ----------
-    X : h5py.Dataset or anndata CSRDataset
+    X : h5py.Dataset, anndata CSRDataset or dask array
         The backed matrix, cells by genes.
     chunk_rows : int, optional
         Rows per contiguous read; default :func:`default_chunk_rows`.
@@ -472,6 +454,10 @@ class BackedSource(ArraySource):
         if fmt == "csr":
             nnz = int(X.group["indptr"][-1])
             self._density = nnz / max(self.n_obs * self.n_vars, 1)
+        elif hasattr(X, "compute") and sp.issparse(getattr(X, "_meta", None)):
+            # a dask array of sparse blocks: the density of its first rows
+            head = _computed(X[: min(self.n_obs, 1024)])
+            self._density = head.nnz / max(head.shape[0] * self.n_vars, 1)
         else:
             self._density = 1.0
 
@@ -480,16 +466,37 @@ class BackedSource(ArraySource):
         """Fraction of stored values (1 for a dense dataset)."""
         return self._density
 
-    def _read(self, start: int, stop: int) -> np.ndarray | sp.csr_matrix:
-        block = self.X[start:stop]
+    def read_chunk(self, start: int, stop: int) -> np.ndarray | sp.csr_matrix:
+        """Rows ``start:stop`` read from disk (sparse stays sparse)."""
+        block = _computed(self.X[start:stop])
         block = sp.csr_matrix(block) if sp.issparse(block) else np.asarray(block)
         return self._native(block)
 
-    def chunks(self, chunk_rows: int | None = None) -> Iterator[tuple[int, Any]]:
-        """Yield ``(start, block)`` for contiguous row blocks read from disk."""
-        step = chunk_rows or self.chunk_rows(1)
-        for start in range(0, self.n_obs, step):
-            yield start, self._read(start, min(start + step, self.n_obs))
+    # ------------------------------------------------ pickling (joblib workers)
+    def __getstate__(self) -> dict:
+        """The open file is not pickled: its path and dataset name are."""
+        state = dict(self.__dict__)
+        if hasattr(self.X, "compute"):  # a dask array pickles as its task graph
+            return state
+        X = state.pop("X")
+        node = getattr(X, "group", X)  # anndata's CSR dataset, or an h5py dataset
+        state["_h5"] = (node.file.filename, node.name, hasattr(X, "format"))
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        import h5py
+
+        if "_h5" not in state:
+            self.__dict__.update(state)
+            return
+        filename, name, sparse = state.pop("_h5")
+        self.__dict__.update(state)
+        node = h5py.File(filename, "r")[name]
+        if sparse:
+            from anndata.io import sparse_dataset
+
+            node = sparse_dataset(node)
+        self.X = node
 
     def _load(
         self, chunk_ids: np.ndarray, members: np.ndarray, chunk_rows: int
@@ -503,7 +510,7 @@ class BackedSource(ArraySource):
             want = members[(members >= start) & (members < stop)]
             if len(want) == 0:
                 continue
-            block = self._read(start, stop)
+            block = self.read_chunk(start, stop)
             # no copy when every row of the chunk is wanted (the usual case)
             blocks.append(block if len(want) == stop - start else block[want - start])
             ids.append(want)
@@ -557,43 +564,42 @@ class BackedSource(ArraySource):
         if len(held_ids):
             yield self._emit(held_ids, held, 0)
 
-    def panel_chunks(
-        self, cols: np.ndarray, chunk_rows: int | None = None
-    ) -> Iterator[np.ndarray]:
-        """Yield float64 row blocks of columns ``cols`` only, in row order.
+    def panel_rows(self, cols: np.ndarray) -> int:
+        """Rows per panel block: ~CHUNK_ENTRIES panel values (dense), else chunks."""
+        if hasattr(self.X, "format"):
+            return self.chunk_rows(1)
+        return max(CHUNK_ENTRIES // max(len(cols), 1), 1)
 
-        A dense HDF5 dataset is read column-selectively (only the panel columns leave
-        the disk); a CSR dataset is read by row chunks and the columns picked in
-        memory.
+    def read_panel(self, cols: np.ndarray, start: int, stop: int) -> np.ndarray:
+        """Float64 rows ``start:stop`` of columns ``cols`` (checked finite).
+
+        A dense HDF5 dataset (or a dask array) is read column-selectively (only the
+        panel columns leave the disk); a CSR dataset is read by rows and the columns
+        picked in memory.
         """
-        cols = np.asarray(cols)
-        order = np.argsort(cols, kind="stable")
-        sorted_cols = cols[order]
-        inverse = np.empty_like(order)
-        inverse[order] = np.arange(len(order))
-        dense = not hasattr(self.X, "format")
-        if chunk_rows is None:
-            chunk_rows = (
-                max(CHUNK_ENTRIES // max(len(cols), 1), 1)
-                if dense
-                else self.chunk_rows(1)
-            )
-        for start in range(0, self.n_obs, chunk_rows):
-            stop = min(start + chunk_rows, self.n_obs)
-            if dense:
-                block = np.asarray(self.X[start:stop, sorted_cols])[:, inverse]
-                block = self._native(block)
-            else:
-                block = self._read(start, stop)[:, cols]
-            block = dense_float(block, np.float64)
-            check_finite_panel(block, start, stop)
-            yield block
+        if hasattr(self.X, "format"):
+            block = self.read_chunk(start, stop)[:, cols]
+        else:
+            order = np.argsort(cols, kind="stable")
+            inverse = np.empty_like(order)
+            inverse[order] = np.arange(len(order))
+            block = _computed(self.X[start:stop, cols[order]])
+            block = block.toarray() if sp.issparse(block) else np.asarray(block)
+            block = self._native(block[:, inverse])
+        block = dense_float(block, np.float64)
+        check_finite_panel(block, start, stop)
+        return block
 
     @staticmethod
     def _emit(ids: np.ndarray, block: Any, start: int) -> tuple[np.ndarray, np.ndarray]:
         part = block[start : start + len(ids)]
         order = np.argsort(ids, kind="stable")
         return ids[order], dense_float(part[order])
+
+
+def _computed(block: Any) -> Any:
+    """A dask block computed (a read_lazy AnnData's X); anything else as is."""
+    return block.compute() if hasattr(block, "compute") else block
 
 
 def has_obs_table(X: Any) -> bool:
