@@ -480,8 +480,10 @@ def obs_columns(adata: Any, y: Any) -> Any:
                 f"one label per cell ({adata.n_obs} cells); pass a tuple for column "
                 "names, or np.asarray(y) for labels."
             )
-        if not missing:
-            return adata.obs[cols[0]] if isinstance(y, str) else adata.obs[cols]
+        if not missing:  # a lazy AnnData's obs (read_lazy) is read into memory
+            frame = adata.obs[cols]
+            frame = frame if isinstance(frame, pd.DataFrame) else frame.to_memory()
+            return frame[cols[0]] if isinstance(y, str) else frame
         if not isinstance(y, str) and len(cols) == adata.n_obs:
             return np.asarray(cols, dtype=object)  # one label per cell, not names
         raise ValueError(
