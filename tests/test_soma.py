@@ -213,3 +213,39 @@ def test_parallel_passes_equal_the_serial_ones(atlas):
     b = YOTOSelector(n_jobs=2, **FIT).fit(source, "cell_type")
     for u, v in zip(_fingerprint(a, source), _fingerprint(b, source), strict=True):
         np.testing.assert_array_equal(u, v)
+
+
+def test_genes_a_dataset_never_measured_are_left_out(tmp_path):
+    """Census presence matrix: only genes measured in every dataset of the slice."""
+    adata = _adata(n=200)
+    adata.obs["dataset_id"] = np.where(np.arange(200) < 120, "d1", "d2")
+    unmeasured = [3, 7]  # d2 never measured G3 and G7: stored as absent (reads 0)
+    X = adata.X.tolil()
+    X[120:, unmeasured] = 0
+    adata.X = X.tocsr()
+    uri = str(tmp_path / "two_datasets")
+    soma_io.from_anndata(uri, adata, measurement_name="RNA")
+    presence = np.ones((2, adata.n_vars), dtype=bool)
+    presence[1, unmeasured] = False
+    kw = dict(presence=presence, presence_datasets=["d1", "d2"])
+    with pytest.warns(UserWarning, match="2 of 30 genes were not measured"):
+        both = SomaSource(uri, **kw)
+    assert both.n_vars == 28 and both.genes_not_measured == ["G3", "G7"]
+    assert not {"G3", "G7"} & set(both.var_names)
+    sel = YOTOSelector(**FIT).fit(both, "cell_type")
+    assert not {"G3", "G7"} & set(sel.get_feature_names_out())
+    # cells of d1 only: every gene was measured there
+    d1 = SomaSource(uri, obs_value_filter="dataset_id == 'd1'", **kw)
+    assert d1.n_vars == 30 and d1.genes_not_measured == []
+    # the fitted genes, found again with the same presence
+    assert list(both.with_genes(list(sel.feature_names_in_)).var_names) == list(
+        sel.feature_names_in_
+    )
+    with pytest.raises(ValueError, match="not measured in every dataset.*G3"):
+        SomaSource(uri, genes=["G1", "G3"], **kw)
+    with pytest.raises(ValueError, match="not rows of presence"):
+        SomaSource(uri, presence=presence[:1], presence_datasets=["d1"])
+    with pytest.raises(ValueError, match="give presence_datasets"):
+        SomaSource(uri, presence=presence)
+    with pytest.raises(ValueError, match="dataset_column 'batch'"):
+        SomaSource(uri, dataset_column="batch", **kw)

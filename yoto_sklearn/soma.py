@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import os
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -101,6 +102,21 @@ class SomaSource(BackedSource):
     tiledb_config : dict, optional
         TileDB configuration for opening the experiment (e.g. the Census on S3:
         ``{"vfs.s3.region": "us-west-2", "vfs.s3.no_sign_request": "true"}``).
+    presence : array-like or sparse matrix of bool, optional
+        Which genes each dataset measured, datasets x genes of the measurement
+        (columns by var ``soma_joinid``), e.g. the Census's
+        ``cellxgene_census.get_presence_matrix(census, organism)``. A gene a
+        dataset never measured is stored as absent, which reads as 0: with
+        ``presence``, only genes measured in **every** dataset of the selected
+        cells are kept (a warning says how many are left out; an explicit
+        ``genes=`` list with such a gene is an error). Restricting is exact;
+        masking per cell would ask the network to tell "not measured" from "not
+        expressed", which zeros cannot say.
+    presence_datasets : sequence of str, optional
+        The dataset id of each row of ``presence`` (Census: ``dataset_id`` of
+        ``census_info/datasets`` at each ``soma_joinid``; see the atlas docs page).
+    dataset_column : str, default="dataset_id"
+        The obs column naming each cell's dataset.
 
     Attributes
     ----------
@@ -135,6 +151,9 @@ class SomaSource(BackedSource):
         chunk_rows: int | None = None,
         buffer_chunks: int = BUFFER_CHUNKS,
         tiledb_config: dict | None = None,
+        presence: Any = None,
+        presence_datasets: Sequence[str] | None = None,
+        dataset_column: str = "dataset_id",
     ) -> None:
         if not isinstance(uri, str | bytes) and not hasattr(uri, "__fspath__"):
             raise TypeError(f"uri must be a path or URI string, got {type(uri)}.")
@@ -154,6 +173,22 @@ class SomaSource(BackedSource):
         self.buffer_chunks = buffer_chunks
         self.threshold = None
         self.tiledb_config = None if tiledb_config is None else dict(tiledb_config)
+        self.presence = (
+            None if presence is None else sp.csr_matrix(presence, dtype=bool)
+        )
+        self.presence_datasets = (
+            None if presence_datasets is None else [str(d) for d in presence_datasets]
+        )
+        self.dataset_column = dataset_column
+        self.genes_not_measured: list[str] = []
+        if self.presence is not None and (
+            self.presence_datasets is None
+            or len(self.presence_datasets) != self.presence.shape[0]
+        ):
+            raise ValueError(
+                f"presence has {self.presence.shape[0]} rows: give presence_datasets, "
+                "one dataset id per row."
+            )
         self.columns_read: set[int] = set()
         self._describe(None if genes is None else [str(g) for g in genes])
 
@@ -219,6 +254,7 @@ class SomaSource(BackedSource):
                 raise ValueError(f"The SOMA value filter failed: {err}") from None
             nnz = int(ms.X[self.X_layer].nnz)
             total = exp.obs.count * ms.var.count
+            datasets = self._slice_datasets(exp, obs_ids)
         if genes is not None:
             where = {
                 str(g): int(i)
@@ -236,6 +272,8 @@ class SomaSource(BackedSource):
             var = var.sort_values("soma_joinid")
             var_ids = var["soma_joinid"].to_numpy(np.int64)
             names = var[column].astype(str).to_numpy(dtype=object)
+        if datasets is not None:
+            var_ids, names = self._measured(datasets, var_ids, names, genes is not None)
         if len(obs_ids) == 0 or len(var_ids) == 0:
             raise ValueError(
                 f"The SOMA query selects {len(obs_ids)} cells and {len(var_ids)} "
@@ -250,6 +288,60 @@ class SomaSource(BackedSource):
         self._density = nnz / max(total, 1)
         self.obs = _Obs(self)
         self.obs_names = pd.Index(self.obs_ids.astype(str))
+
+    def _slice_datasets(self, exp: Any, obs_ids: np.ndarray) -> list[str] | None:
+        """The datasets of the selected cells (with ``presence`` only)."""
+        if self.presence is None:
+            return None
+        if self.dataset_column not in self.obs_columns:
+            raise ValueError(
+                f"dataset_column {self.dataset_column!r} is not an obs column "
+                f"(columns: {self.obs_columns})."
+            )
+        if len(obs_ids) == 0:
+            return []
+        values = (
+            exp.obs.read(coords=(obs_ids,), column_names=[self.dataset_column])
+            .concat()
+            .column(self.dataset_column)
+            .to_pylist()
+        )
+        return sorted({str(v) for v in values})
+
+    def _measured(
+        self, datasets: list[str], var_ids: np.ndarray, names: np.ndarray, exact: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Keep the genes every dataset of the slice measured (see ``presence``)."""
+        row = {d: i for i, d in enumerate(self.presence_datasets)}
+        unknown = [d for d in datasets if d not in row]
+        if unknown:
+            raise ValueError(
+                f"{len(unknown)} dataset(s) of the selected cells are not rows of "
+                f"presence: {unknown[:5]}."
+            )
+        if len(var_ids) and var_ids.max() >= self.presence.shape[1]:
+            raise ValueError(
+                f"presence has {self.presence.shape[1]} gene columns; the "
+                f"measurement has var soma_joinid up to {var_ids.max()}."
+            )
+        rows = self.presence[[row[d] for d in datasets]][:, var_ids]
+        everywhere = np.asarray(rows.sum(axis=0)).ravel() == len(datasets)
+        dropped = [str(g) for g in names[~everywhere]]
+        if dropped and exact:
+            raise ValueError(
+                f"{len(dropped)} of the genes asked for were not measured in every "
+                f"dataset of the selected cells (they would read as 0): {dropped[:5]}."
+            )
+        if dropped:
+            warnings.warn(
+                f"{len(dropped)} of {len(names)} genes were not measured in every "
+                f"dataset of the selected cells ({len(datasets)} datasets) and are "
+                "left out (source.genes_not_measured lists them).",
+                UserWarning,
+                stacklevel=4,
+            )
+        self.genes_not_measured = dropped
+        return var_ids[everywhere], names[everywhere]
 
     def _cell_filter(self) -> str | None:
         primary = self.primary_only
@@ -268,6 +360,8 @@ class SomaSource(BackedSource):
             genes=genes, gene_column=self.gene_column,
             missing_values=self.missing_values, chunk_rows=self.fixed_chunk_rows,
             buffer_chunks=self.buffer_chunks, tiledb_config=self.tiledb_config,
+            presence=self.presence, presence_datasets=self.presence_datasets,
+            dataset_column=self.dataset_column,
         )  # fmt: skip
 
     # --------------------------------------------- scikit-learn's row indexing
