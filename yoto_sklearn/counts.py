@@ -103,6 +103,7 @@ class NormalizedSource(WrappedSource):
         super().__init__(source)
         self.target_sum = float(target_sum)
         self._sums = np.full(self.n_obs, np.nan)  # row sums seen so far
+        self._complete = False
         self._warned = False
 
     def _check_counts(self, block: Any, start: int) -> None:
@@ -141,9 +142,11 @@ class NormalizedSource(WrappedSource):
     @property
     def library(self) -> np.ndarray:
         """Each cell's sum over all genes (float64), from one pass if not yet known."""
-        if np.isnan(self._sums).any():
-            for _ in self.chunks():
-                pass
+        if not self._complete:  # checked once, not at every mini-batch
+            if np.isnan(self._sums).any():
+                for _ in self.chunks():
+                    pass
+            self._complete = True
         return self._sums
 
     def panel_chunks(
