@@ -766,6 +766,8 @@ def report(out: str, md_path: str, quick: bool):
     for name, title in (
         ("yardstick.md", "spapros's yardstick on held-out cells (issue 23)"),
         ("training_size.md", "Fewer training cells: YOTO vs spapros (issue 23)"),
+        ("bench_budget.md", "Panel-level budget: one fit vs trim + retrain (issue 19)"),
+        ("bench_addon.md", "A 5,000-gene base + 100 to choose (issue 19)"),
     ):
         ypath = os.path.join(out, name)
         if not os.path.exists(ypath):
@@ -773,7 +775,10 @@ def report(out: str, md_path: str, quick: bool):
         with open(ypath) as fh:
             body = fh.read().strip().splitlines()
         L += [f"## {title}", ""]
-        L += [("#" + line) if line.startswith("## ") else line for line in body[1:]]
+        body = body[1:]
+        while body and not body[0].strip():  # the title line is replaced above
+            body = body[1:]
+        L += [("#" + line) if line.startswith("## ") else line for line in body]
         L.append("")
     # markers
     mpath = os.path.join(out, "markers.csv")
