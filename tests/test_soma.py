@@ -249,3 +249,22 @@ def test_genes_a_dataset_never_measured_are_left_out(tmp_path):
         SomaSource(uri, presence=presence)
     with pytest.raises(ValueError, match="dataset_column 'batch'"):
         SomaSource(uri, dataset_column="batch", **kw)
+
+
+def test_binarize_acts_on_a_soma_source(atlas):
+    """Detection (binarize) read from SOMA equals detection from the h5ad.
+
+    Before this test the threshold was silently ignored for SOMA reads: the panel
+    and the predictions were those of the raw values.
+    """
+    uri, path, _ = atlas
+    kw = dict(FIT, binarize=0.5)
+    a = YOTOSelector(**kw).fit(SomaSource(uri), "cell_type")
+    backed = anndata.read_h5ad(path, backed="r")
+    b = YOTOSelector(**kw).fit(backed, "cell_type")
+    for u, v in zip(
+        _fingerprint(a, SomaSource(uri)), _fingerprint(b, backed), strict=True
+    ):
+        np.testing.assert_array_equal(u, v)
+    raw = YOTOSelector(**FIT).fit(SomaSource(uri), "cell_type")
+    assert not np.array_equal(raw.scores_, a.scores_)

@@ -457,8 +457,11 @@ class SomaSource(BackedSource):
         return sp.csr_matrix((data, (i, j)), shape=shape)
 
     def read_chunk(self, start: int, stop: int) -> sp.csr_matrix:
-        """The query's cells ``start:stop`` (a contiguous joinid run), as CSR."""
-        return self._matrix(np.arange(start, stop), self.var_ids)
+        """The query's cells ``start:stop`` (a contiguous joinid run), as CSR.
+
+        With a ``binarize`` threshold (set by the estimator), their detection.
+        """
+        return self._native(self._matrix(np.arange(start, stop), self.var_ids))
 
     def panel_rows(self, cols: np.ndarray) -> int:
         """Rows per panel block: about CHUNK_ENTRIES stored panel values."""
@@ -467,6 +470,6 @@ class SomaSource(BackedSource):
     def read_panel(self, cols: np.ndarray, start: int, stop: int) -> np.ndarray:
         """Float64 cells ``start:stop`` of columns ``cols``: only they are read."""
         block = self._matrix(np.arange(start, stop), self.var_ids[np.asarray(cols)])
-        block = dense_float(block, np.float64)
+        block = dense_float(self._native(block), np.float64)
         check_finite_panel(block, start, stop)
         return block
