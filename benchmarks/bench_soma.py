@@ -2,8 +2,10 @@
 
 The data are bench_atlas.py's (seeded count-like log1p values, 5 classes with 4
 marker genes each), written **in chunks**: the h5ad by ``bench_atlas.write_chunked``,
-the SOMA experiment from it by ``tiledbsoma.io.from_h5ad`` (which reads the file
-backed and writes X in nnz-bounded chunks). Each measurement runs in its own
+the SOMA experiment by :func:`write_soma_chunked` (tiledbsoma's API, one block of
+rows at a time; ``--writer from_h5ad`` uses ``tiledbsoma.io.from_h5ad`` of the h5ad
+instead). ``--write-only`` writes a fresh copy and records only the writer's time and
+peak RSS (``results/bench_soma_setup.json``). Each measurement runs in its own
 subprocess, so its peak RSS (``VmHWM``) is its own; the storage arms alternate:
 
 - ``fit``: ``YOTOSelector(k=50, random_state=0)``, every other parameter at its
@@ -14,8 +16,10 @@ subprocess, so its peak RSS (``VmHWM``) is its own; the storage arms alternate:
   ``n_jobs`` = 1 and 2 (joblib's default process backend).
 
     python benchmarks/bench_soma.py --cells 1000000 --genes 20000 --density 0.02
+    python benchmarks/bench_soma.py --write-only --writer chunked
+    python benchmarks/bench_soma.py --report-only
 
-Writes ``benchmarks/results/bench_soma.{csv,md}``.
+Writes ``benchmarks/results/bench_soma.{csv,md}`` and ``bench_soma_setup.json``.
 """
 
 from __future__ import annotations
@@ -23,11 +27,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 HERE = Path(__file__).resolve().parent
@@ -35,6 +41,67 @@ sys.path.insert(0, str(HERE))
 
 from bench_atlas import CACHE, RESULTS, write_chunked  # noqa: E402
 from bench_scale import peak_rss_mb  # noqa: E402
+
+
+def write_soma_chunked(uri: Path, n: int, g: int, density: float, seed: int) -> None:
+    """The same cells as ``write_chunked`` writes, as a SOMA experiment, block by block.
+
+    obs, var and X are written with tiledbsoma's own API, one CSR block of rows
+    (``bench_scale.blocks``) at a time: at most one block is in memory.
+    """
+    import pyarrow as pa
+    import tiledbsoma as soma
+    from bench_scale import blocks
+
+    with soma.Experiment.create(str(uri)) as exp:
+        measurement = exp.add_new_collection("ms").add_new_collection(
+            "RNA", soma.Measurement
+        )
+        var = measurement.add_new_dataframe(
+            "var",
+            schema=pa.schema([("feature_name", pa.large_string())]),
+            domain=[(0, g - 1)],
+        )
+        var.write(
+            pa.table(
+                {
+                    "soma_joinid": np.arange(g, dtype=np.int64),
+                    "feature_name": [f"g{j}" for j in range(g)],
+                }
+            )
+        )
+        X = measurement.add_new_collection("X").add_new_sparse_ndarray(
+            "data", type=pa.float32(), shape=(n, g)
+        )
+        labels = []
+        start = 0
+        for y, block in blocks(n, g, density, seed):
+            coo = block.tocoo()
+            X.write(
+                pa.table(
+                    {
+                        "soma_dim_0": (coo.row + start).astype(np.int64),
+                        "soma_dim_1": coo.col.astype(np.int64),
+                        "soma_data": coo.data.astype(np.float32),
+                    }
+                )
+            )
+            labels.append(y)
+            start += block.shape[0]
+        y = np.concatenate(labels)
+        obs = exp.add_new_dataframe(
+            "obs",
+            schema=pa.schema([("label", pa.large_string())]),
+            domain=[(0, n - 1)],
+        )
+        obs.write(
+            pa.table(
+                {
+                    "soma_joinid": np.arange(n, dtype=np.int64),
+                    "label": [f"type{c}" for c in y],
+                }
+            )
+        )
 
 
 def _source(kind: str, path: str, uri: str):
@@ -89,12 +156,58 @@ def _run(*argv: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+SETUP = RESULTS / "bench_soma_setup.json"
+
+
+def write_soma(uri: Path, path: Path, a: argparse.Namespace) -> dict:
+    """Write the SOMA experiment in a subprocess; its time and peak RSS."""
+    if a.writer == "chunked":
+        code = (
+            "import sys; from pathlib import Path; from bench_soma import "
+            "write_soma_chunked as w; w(Path(sys.argv[1]), *map(int, sys.argv[3:5]), "
+            "float(sys.argv[5]), 0)"
+        )
+    else:  # tiledbsoma's ingestor, reading the h5ad backed
+        code = (
+            "import sys, tiledbsoma.io as io; "
+            "io.from_h5ad(sys.argv[1], sys.argv[2], 'RNA')"
+        )
+    code += "; from bench_scale import peak_rss_mb; print(peak_rss_mb())"
+    t0 = time.perf_counter()
+    argv = [str(uri), str(path), str(a.cells), str(a.genes), str(a.density)]
+    out = subprocess.run(
+        [sys.executable, "-c", code, *argv],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=HERE,
+    )
+    return {
+        "writer": a.writer,
+        "seconds": time.perf_counter() - t0,
+        "peak_rss_mb": float(out.stdout.strip().splitlines()[-1]),
+    }
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--cells", type=int, default=1_000_000)
     p.add_argument("--genes", type=int, default=20_000)
     p.add_argument("--density", type=float, default=0.02)
     p.add_argument("--repeats", type=int, default=1)
+    p.add_argument(
+        "--writer",
+        choices=["chunked", "from_h5ad"],
+        default="chunked",
+        help="how the SOMA experiment is written: block by block with tiledbsoma's "
+        "API, or tiledbsoma.io.from_h5ad of the h5ad",
+    )
+    p.add_argument(
+        "--write-only",
+        action="store_true",
+        help="only write a fresh SOMA copy with --writer and record its time and RSS",
+    )
+    p.add_argument("--report-only", action="store_true")
     p.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.child:
@@ -104,28 +217,26 @@ def main() -> None:
     CACHE.mkdir(exist_ok=True)
     stem = f"atlas_{a.cells}x{a.genes}_{a.density}"
     path, uri = CACHE / f"{stem}.h5ad", CACHE / f"{stem}.soma"
-    setup = {}
+    setup = json.loads(SETUP.read_text()) if SETUP.exists() else {}
+    if a.report_only:
+        report(pd.read_csv(RESULTS / "bench_soma.csv"), a, setup, path, uri)
+        return
     if not path.exists():
         t0 = time.perf_counter()
-        setup.update(write_chunked(path, a.cells, a.genes, a.density, seed=0))
-        setup["h5ad_write_s"] = time.perf_counter() - t0
-    if not uri.exists():
-        t0 = time.perf_counter()
-        code = (
-            "import sys, tiledbsoma.io as io; "
-            "io.from_h5ad(sys.argv[1], sys.argv[2], 'RNA'); "
-            "from bench_scale import peak_rss_mb; print(peak_rss_mb())"
-        )
-        out = subprocess.run(
-            [sys.executable, "-c", code, str(uri), str(path)],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=HERE,
-        )
-        setup["soma_write_s"] = time.perf_counter() - t0
-        setup["soma_write_rss_mb"] = float(out.stdout.strip().splitlines()[-1])
+        setup["h5ad"] = write_chunked(path, a.cells, a.genes, a.density, seed=0)
+        setup["h5ad"]["seconds"] = time.perf_counter() - t0
+    if a.write_only:
+        fresh = CACHE / f"{stem}.{a.writer}.soma"
+        shutil.rmtree(fresh, ignore_errors=True)
+        setup.setdefault("writers", {})[a.writer] = write_soma(fresh, path, a)
+        shutil.rmtree(fresh, ignore_errors=True)
+    elif not uri.exists():
+        setup["soma"] = write_soma(uri, path, a)
+    RESULTS.mkdir(exist_ok=True)
+    SETUP.write_text(json.dumps(setup, indent=1) + "\n")
     print(setup, flush=True)
+    if a.write_only:
+        return
     rows = []
     arms = [("fit", kind, 1) for kind in ("h5ad", "soma")]
     arms += [("pass", kind, j) for kind in ("h5ad", "soma") for j in (1, 2)]
@@ -136,9 +247,28 @@ def main() -> None:
             rows.append(row)
             print({k: v for k, v in row.items() if k != "panel"}, flush=True)
     table = pd.DataFrame(rows)
-    RESULTS.mkdir(exist_ok=True)
     table.to_csv(RESULTS / "bench_soma.csv", index=False)
     report(table, a, setup, path, uri)
+
+
+def _setup_text(setup: dict) -> str:
+    """How the files were written (``bench_soma_setup.json``)."""
+    parts = []
+    if "h5ad" in setup:
+        h = setup["h5ad"]
+        parts.append(f"h5ad written in row blocks in {h['seconds']:.0f} s")
+    if "soma" in setup:
+        w = setup["soma"]
+        parts.append(
+            f"the SOMA experiment used here by `{w['writer']}` in {w['seconds']:.0f} s "
+            f"at {w['peak_rss_mb'] / 1024:.1f} GB peak RSS"
+        )
+    for name, w in setup.get("writers", {}).items():
+        parts.append(
+            f"a fresh copy by `{name}` in {w['seconds']:.0f} s at "
+            f"{w['peak_rss_mb'] / 1024:.1f} GB peak RSS"
+        )
+    return ("Setup: " + "; ".join(parts) + ".") if parts else ""
 
 
 def _size_mb(path: Path) -> float:
@@ -155,8 +285,9 @@ def report(table, a, setup, path, uri) -> None:
         "# TileDB-SOMA vs backed h5ad (generated by `benchmarks/bench_soma.py`)",
         "",
         f"{a.cells:,} cells x {a.genes:,} genes, {a.density:.0%} non-zero "
-        f"(h5ad {_size_mb(path):,.0f} MB, SOMA {_size_mb(uri):,.0f} MB), written in "
-        f"chunks{' (this run: ' + json.dumps(setup) + ')' if setup else ''}. "
+        f"(h5ad {_size_mb(path):,.0f} MB, SOMA {_size_mb(uri):,.0f} MB). "
+        + _setup_text(setup)
+        + " "
         f"`YOTOSelector(k=50, random_state=0)`, defaults otherwise, 1 torch thread; "
         f"each row a fresh process; medians of {a.repeats} repeat(s); "
         f"{os.cpu_count()} cores shared with other jobs (see NOTE.md).",
