@@ -270,3 +270,55 @@ def test_refinement_reads_the_panel_columns_once():
     np.testing.assert_array_equal(
         sel.predict(X), sel.predict(np.where(sel.get_support(), X, 0.0))
     )
+
+
+class _Counted(sources.ArraySource):
+    def batches(self, *args, **kwargs):
+        self.calls = getattr(self, "calls", 0) + 1
+        return super().batches(*args, **kwargs)
+
+
+class _StreamOnly:
+    """A streamed source with the protocol's methods only (no ``read_chunk``)."""
+
+    def __init__(self, source):
+        self._s = source
+        self.n_obs, self.n_vars = source.n_obs, source.n_vars
+        self.shuffle, self.buffer_chunks = source.shuffle, source.buffer_chunks
+        self.density = source.density
+        self.calls = 0
+
+    def chunk_rows(self, batch_size):
+        return self._s.chunk_rows(batch_size)
+
+    def batches(self, idx, batch_size, rng):
+        self.calls += 1
+        return self._s.batches(idx, batch_size, rng)
+
+    def chunks(self, chunk_rows=None):
+        return self._s.chunks(chunk_rows)
+
+    def panel_chunks(self, cols, chunk_rows=None):
+        return self._s.panel_chunks(cols, chunk_rows)
+
+
+def test_held_validation_rows_give_the_streamed_result():
+    """Validation rows of a streamed source are read once and kept: same fit as
+    streaming them every epoch, and no evaluation pass over the source after."""
+    from .conftest import FAST, make_data
+
+    X, y = make_data(n=600)
+    params = dict(FAST, max_iter=8, n_threads=1, max_cells_per_epoch=256)
+    params["early_stopping"] = True
+    kept = _Counted(sp.csr_matrix(X), shuffle="chunked", chunk_rows=64)
+    streamed = _StreamOnly(
+        sources.ArraySource(sp.csr_matrix(X), shuffle="chunked", chunk_rows=64)
+    )
+    a = YOTOSelector(**params).fit(kept, y)
+    b = YOTOSelector(**params).fit(streamed, y)
+    np.testing.assert_array_equal(a.scores_, b.scores_)
+    np.testing.assert_array_equal(a.validation_loss_curve_, b.validation_loss_curve_)
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+    # the streamed run asked for the validation rows at every selection epoch;
+    # the kept one only for the training batches
+    assert kept.calls == a.history_.selection_epochs < streamed.calls
