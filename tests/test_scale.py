@@ -322,3 +322,21 @@ def test_held_validation_rows_give_the_streamed_result():
     # the streamed run asked for the validation rows at every selection epoch;
     # the kept one only for the training batches
     assert kept.calls == a.history_.selection_epochs < streamed.calls
+
+
+@pytest.mark.parametrize("option", [{"binarize": 0.5}, {"normalize_counts": True}])
+def test_a_view_of_a_protocol_only_streamed_source_trains(option):
+    """binarize / normalize_counts wrap the source; a streamed source with the
+    protocol's methods only (no read_chunk) must still train with validation."""
+    from .conftest import FAST, make_data
+
+    X, y = make_data(n=300)
+    X = np.round(np.abs(X) * 3)  # counts, for normalize_counts
+    params = dict(FAST, max_iter=6, n_threads=1, early_stopping=True, **option)
+    streamed = _StreamOnly(
+        sources.ArraySource(sp.csr_matrix(X), shuffle="chunked", chunk_rows=64)
+    )
+    kept = sources.ArraySource(sp.csr_matrix(X), shuffle="chunked", chunk_rows=64)
+    a = YOTOSelector(**params).fit(streamed, y)
+    b = YOTOSelector(**params).fit(kept, y)
+    np.testing.assert_array_equal(a.scores_, b.scores_)

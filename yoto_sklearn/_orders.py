@@ -140,3 +140,15 @@ def map_row_ranges(
 
     run = Parallel(n_jobs=n_jobs, return_as="generator")
     return iter(run(delayed(fn)(source, a, b, *args) for a, b in ranges))
+
+
+def reads_row_ranges(source: Any) -> bool:
+    """Whether ``source.read_chunk(start, stop)`` works.
+
+    The protocol needs only ``chunks``; the parallel passes and the kept validation
+    rows need ``read_chunk``. A view of a source (``sources.WrappedSource``: it has
+    ``_rows`` and the wrapped ``source``) reads through the source it wraps.
+    """
+    while hasattr(source, "_rows") and hasattr(source, "source"):
+        source = source.source
+    return hasattr(source, "read_chunk")

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from ._orders import map_row_ranges
+from ._orders import map_row_ranges, reads_row_ranges
 from ._validation import check_float32_range
 
 
@@ -117,7 +117,7 @@ def scan_columns(
     if sel is not None:
         sel[idx] = True
     args = (sel, with_stats, every is not None)
-    if n_jobs not in (None, 1) and hasattr(source, "read_chunk"):  # in parallel
+    if n_jobs not in (None, 1) and reads_row_ranges(source):  # in parallel
         step = chunk_rows or source.chunk_rows(1)
         parts = map_row_ranges(source, _chunk_pass, step, n_jobs, *args)
     else:  # the protocol's chunks(), here

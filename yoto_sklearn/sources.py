@@ -36,6 +36,7 @@ from ._orders import (
     default_chunk_rows,
     epoch_rows,
     map_row_ranges,
+    reads_row_ranges,
     rows_in_chunks,
 )
 from ._stats import scan_columns
@@ -50,6 +51,7 @@ __all__ = [
     "chunked_permutation",
     "epoch_rows",
     "map_row_ranges",
+    "reads_row_ranges",
     "scan_columns",
 ]
 

@@ -23,6 +23,7 @@ from ..sources import (
     RowSource,
     dense_float,
     map_row_ranges,
+    reads_row_ranges,
 )
 
 
@@ -100,7 +101,7 @@ class GeneBatches:
         so results do not change.
         """
         source = self.data.source
-        if source.shuffle != "chunked" or not hasattr(source, "read_chunk"):
+        if source.shuffle != "chunked" or not reads_row_ranges(source):
             return None
         rows = np.sort(idx)
         if self._held is not None and np.array_equal(self._held[0], rows):
@@ -161,7 +162,7 @@ class PanelBatches:
         # panel twice (4.7 GB at peak for 5,100 columns of 10^5 cells)
         self.X = np.empty((data.source.n_obs, len(cols)), dtype=np.float32)
         source = data.source
-        if data.n_jobs not in (None, 1) and hasattr(source, "read_chunk"):
+        if data.n_jobs not in (None, 1) and reads_row_ranges(source):
             step = source.chunk_rows(1)
             blocks = map_row_ranges(source, _chunk_columns, step, data.n_jobs, cols)
             parts = zip(range(0, source.n_obs, step), blocks, strict=True)
