@@ -116,3 +116,11 @@ def test_bad_options_get_one_clear_error(params, message):
     X, y = _counts()
     with pytest.raises(ValueError, match=message):
         YOTOSelector(**{**FIT, **params}).fit(X, y)
+
+
+def test_numpy_false_means_off():
+    X, y = _counts()
+    off = YOTOSelector(normalize_counts=np.False_, **FIT).fit(X, y)
+    plain = YOTOSelector(**FIT).fit(X, y)
+    assert off.count_target_sum_ is None
+    np.testing.assert_array_equal(off.scores_, plain.scores_)

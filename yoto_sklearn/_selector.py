@@ -514,8 +514,9 @@ class YOTOSelector(ModelFileMixin, PanelPredictorMixin, SelectorMixin, BaseEstim
                 names = getattr(self, "feature_names_in_", None)
         if names is not None and not all(isinstance(g, str) for g in names):
             names = None  # feature names are strings, as in scikit-learn
-        if self.normalize_counts is not False:  # raw counts: normalised on the fly
-            source = normalized(source, count_target_sum(self.normalize_counts))
+        target_sum = count_target_sum(self.normalize_counts)
+        if target_sum is not None:  # raw counts: normalised on the fly
+            source = normalized(source, target_sum)
         tasks, Y = encode_targets(y, source.n_obs, self.task_types)
         weights = resolve_task_weights(self.task_weights, [t.name for t in tasks])
         return _Inputs(source, tasks, Y, weights, names, backed, anndata_input)

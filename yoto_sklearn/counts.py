@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from ._design import binarize_threshold
 from .sources import WrappedSource
 
 __all__ = [
@@ -52,8 +53,8 @@ def check_counts_options(
     normalize_counts: bool | float, binarize: bool | float, owner: str
 ) -> None:
     """Refuse ``normalize_counts`` together with ``binarize`` (one ValueError)."""
-    on = normalize_counts is not False and normalize_counts is not np.False_
-    if on and binarize is not False and binarize is not np.False_:
+    counts = count_target_sum(normalize_counts) is not None
+    if counts and binarize_threshold(binarize) is not None:
         raise ValueError(
             f"{owner}: normalize_counts and binarize exclude each other (detection "
             "x > threshold is read on the counts as stored); choose one."
