@@ -68,15 +68,17 @@ def _run(ids: np.ndarray) -> np.ndarray | slice:
     return ids
 
 
-def _positions(ids: np.ndarray, order: np.ndarray, found: np.ndarray) -> np.ndarray:
-    """Where each joinid read (``found``) sits in ``ids`` (``order`` sorts ``ids``).
+def _positions(
+    sorted_ids: np.ndarray, order: np.ndarray, coord: Any, found: np.ndarray
+) -> np.ndarray:
+    """Where each joinid read (``found``) sits in the ids that ``order`` sorts.
 
-    A run of joinids (a row chunk; every gene of a query) is an offset, not a
-    search: 15x faster on a 4-million-value chunk than ``searchsorted``.
+    ``coord`` is the read coordinate of ``sorted_ids`` (:func:`_run`): for a run
+    (a row chunk; every gene of a query) a position is an offset, not a search:
+    15x faster on a 4-million-value chunk than ``searchsorted``.
     """
-    sorted_ids = ids[order]
-    if isinstance(_run(sorted_ids), slice):
-        pos = found - sorted_ids[0]
+    if isinstance(coord, slice):
+        pos = found - coord.start
     else:
         pos = np.searchsorted(sorted_ids, found)
     if len(order) and np.all(order[1:] > order[:-1]):  # already in order
@@ -458,16 +460,19 @@ class SomaSource(BackedSource):
 
     def _matrix(self, rows: np.ndarray, var_ids: np.ndarray) -> sp.csr_matrix:
         """Cells ``rows`` (positions) x genes ``var_ids`` (joinids), as CSR."""
-        self.columns_read.update(int(v) for v in var_ids)
+        self.columns_read.update(var_ids.tolist())
         obs_ids = self.obs_ids[rows]
         cell_order = np.argsort(obs_ids, kind="stable")  # a subset may be unsorted
         order = np.argsort(var_ids, kind="stable")
+        sorted_obs, sorted_var = obs_ids[cell_order], var_ids[order]
+        coords = (_run(sorted_obs), _run(sorted_var))
         with self._open() as exp:
             array = exp.ms[self.measurement].X[self.X_layer]
-            coords = (_run(obs_ids[cell_order]), _run(var_ids[order]))
             table = array.read(coords=coords).tables().concat()
-        i = _positions(obs_ids, cell_order, table.column("soma_dim_0").to_numpy())
-        j = _positions(var_ids, order, table.column("soma_dim_1").to_numpy())
+        found = table.column("soma_dim_0").to_numpy()
+        i = _positions(sorted_obs, cell_order, coords[0], found)
+        found = table.column("soma_dim_1").to_numpy()
+        j = _positions(sorted_var, order, coords[1], found)
         data = table.column("soma_data").to_numpy().astype(np.float32, copy=False)
         shape = (len(rows), len(var_ids))
         return sp.csr_matrix((data, (i, j)), shape=shape)

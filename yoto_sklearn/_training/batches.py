@@ -121,14 +121,9 @@ class GeneBatches:
         return self._held
 
 
-def _columns(block: Any, cols: np.ndarray) -> np.ndarray:
-    part = block[:, cols]
-    return part.toarray() if hasattr(part, "toarray") else np.asarray(part)
-
-
 def _chunk_columns(source: Any, start: int, stop: int, cols: np.ndarray) -> np.ndarray:
     """Columns ``cols`` of rows ``start:stop`` (read in a joblib worker)."""
-    return _columns(source.read_chunk(start, stop), cols)
+    return dense_float(source.read_chunk(start, stop)[:, cols])
 
 
 class PanelBatches:
@@ -167,7 +162,7 @@ class PanelBatches:
             blocks = map_row_ranges(source, _chunk_columns, step, data.n_jobs, cols)
             parts = zip(range(0, source.n_obs, step), blocks, strict=True)
         else:  # the protocol's chunks(), here
-            parts = ((a, _columns(block, cols)) for a, block in source.chunks())
+            parts = ((a, dense_float(block[:, cols])) for a, block in source.chunks())
         for start, part in parts:
             self.X[start : start + part.shape[0]] = part
         # the same standardisation as all-gene batches, on k columns
