@@ -121,6 +121,29 @@ def test_prediction_reads_only_the_panel_columns(atlas):
     )
 
 
+class _LoggedSoma(SomaSource):
+    """Logs every storage read as (cells, var joinids), across copies."""
+
+    log: list = []
+
+    def _matrix(self, rows, var_ids):
+        _LoggedSoma.log.append((len(rows), tuple(sorted(var_ids.tolist()))))
+        return super()._matrix(rows, var_ids)
+
+
+def test_refinement_reads_only_the_panel_columns(atlas):
+    """After selection, the panel columns of every cell come from storage alone:
+    a pass over the rows would read every gene (issue 18, item 4)."""
+    uri, _, adata = atlas
+    _LoggedSoma.log = []
+    sel = YOTOSelector(**dict(FIT, max_iter=8)).fit(_LoggedSoma(uri), "cell_type")
+    assert sel.history_.selection_epochs < sel.n_iter_  # refinement ran
+    panel = tuple(sorted(sel.support_.tolist()))
+    narrow = [(n, cols) for n, cols in _LoggedSoma.log if len(cols) < adata.n_vars]
+    assert {cols for _, cols in narrow} == {panel}
+    assert sum(n for n, _ in narrow) == adata.n_obs  # every cell, once
+
+
 def test_raw_counts_are_normalised_on_the_fly(tmp_path):
     """Census-style raw counts: the SOMA fit equals the backed-h5ad fit, bit for bit."""
     adata = _adata(n=200)

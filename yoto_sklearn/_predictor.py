@@ -26,7 +26,7 @@ from ._docs import shared
 from ._targets import match_task_columns, obs_columns, targets_frame
 from ._training import torch_threads
 from ._validation import check_X_content
-from .sources import RowSource, num_samples
+from .sources import RowSource, num_samples, panel_blocks
 
 ACCEPT_SPARSE = ("csr", "csc")
 FLOAT_DTYPES = (np.float64, np.float32)
@@ -148,10 +148,7 @@ class PanelPredictorMixin:
 
     def _panel_blocks(self, source: RowSource, cols: np.ndarray) -> Any:
         """The source's panel-column blocks, read by ``n_jobs`` workers if set."""
-        n_jobs = getattr(self, "n_jobs", None)
-        if n_jobs is None:  # a user's source may not take n_jobs
-            return source.panel_chunks(cols)
-        return source.panel_chunks(cols, n_jobs=n_jobs)
+        return panel_blocks(source, cols, getattr(self, "n_jobs", None))
 
     def _panel_outputs(self, X: Any) -> list[np.ndarray]:
         """Raw head outputs, computed from the panel columns only."""

@@ -51,6 +51,7 @@ __all__ = [
     "chunked_permutation",
     "epoch_rows",
     "map_row_ranges",
+    "panel_blocks",
     "reads_row_ranges",
     "scan_columns",
 ]
@@ -263,6 +264,17 @@ class ArraySource:
         cols = np.asarray(cols)
         step = chunk_rows or self.panel_rows(cols)
         return map_row_ranges(self, _read_panel, step, n_jobs, cols)
+
+
+def panel_blocks(source: RowSource, cols: np.ndarray, n_jobs: Any = None) -> Any:
+    """``source.panel_chunks(cols)``, read by ``n_jobs`` joblib workers when set.
+
+    A user's row source may implement the protocol's ``panel_chunks(cols,
+    chunk_rows)`` without ``n_jobs``: it is only passed when asked for.
+    """
+    if n_jobs is None:
+        return source.panel_chunks(cols)
+    return source.panel_chunks(cols, n_jobs=n_jobs)
 
 
 def binarized(source: RowSource, threshold: float) -> RowSource:

@@ -22,7 +22,7 @@ from ..sources import (
     CHUNK_ENTRIES,
     RowSource,
     dense_float,
-    map_row_ranges,
+    panel_blocks,
     reads_row_ranges,
 )
 
@@ -121,11 +121,6 @@ class GeneBatches:
         return self._held
 
 
-def _chunk_columns(source: Any, start: int, stop: int, cols: np.ndarray) -> np.ndarray:
-    """Columns ``cols`` of rows ``start:stop`` (read in a joblib worker)."""
-    return dense_float(source.read_chunk(start, stop)[:, cols])
-
-
 class PanelBatches:
     """Refinement on the panel only: its k columns, read once; a k-column layer.
 
@@ -156,15 +151,13 @@ class PanelBatches:
         # filled in place: a list of parts plus their concatenation held the
         # panel twice (4.7 GB at peak for 5,100 columns of 10^5 cells)
         self.X = np.empty((data.source.n_obs, len(cols)), dtype=np.float32)
-        source = data.source
-        if data.n_jobs not in (None, 1) and reads_row_ranges(source):
-            step = source.chunk_rows(1)
-            blocks = map_row_ranges(source, _chunk_columns, step, data.n_jobs, cols)
-            parts = zip(range(0, source.n_obs, step), blocks, strict=True)
-        else:  # the protocol's chunks(), here
-            parts = ((a, dense_float(block[:, cols])) for a, block in source.chunks())
-        for start, part in parts:
+        # the source's panel reads: a SOMA experiment reads only these k columns
+        # from storage (a row pass read every gene: 0.35 s vs 0.20 s per chunk of
+        # 10^4 cells x 20,000 genes); in memory and CSR files pick them from rows
+        start = 0
+        for part in panel_blocks(data.source, cols, data.n_jobs):
             self.X[start : start + part.shape[0]] = part
+            start += part.shape[0]
         # the same standardisation as all-gene batches, on k columns
         self.mean = _on_device(None if data.mean is None else data.mean[cols], device)
         self.scale = _on_device(
