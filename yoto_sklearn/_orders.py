@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from ._reads import innermost, read_ahead
+
 # A contiguous chunk of rows holds about ``CHUNK_ENTRIES`` stored values (16 MiB of
 # float32 when dense, about 32 MiB for CSR); a shuffle buffer holds ``BUFFER_CHUNKS``
 # chunks (kept sparse for sparse data).
@@ -135,11 +137,18 @@ def map_row_ranges(
     """
     ranges = [(a, min(a + step, source.n_obs)) for a in range(0, source.n_obs, step)]
     if n_jobs is None or n_jobs == 1 or len(ranges) < 2:
-        return (fn(source, a, b, *args) for a, b in ranges)
+        serial = (fn(source, a, b, *args) for a, b in ranges)
+        # a source read from storage reads the next range while this one is used
+        return read_ahead(serial) if reads_ahead(source) else serial
     from joblib import Parallel, delayed
 
     run = Parallel(n_jobs=n_jobs, return_as="generator")
     return iter(run(delayed(fn)(source, a, b, *args) for a, b in ranges))
+
+
+def reads_ahead(source: Any) -> bool:
+    """Whether ``source`` (under any transformed view) reads from storage."""
+    return bool(getattr(innermost(source), "reads_ahead", False))
 
 
 def reads_row_ranges(source: Any) -> bool:
@@ -149,6 +158,4 @@ def reads_row_ranges(source: Any) -> bool:
     rows need ``read_chunk``. A view of a source (``sources.WrappedSource``: it has
     ``_rows`` and the wrapped ``source``) reads through the source it wraps.
     """
-    while hasattr(source, "_rows") and hasattr(source, "source"):
-        source = source.source
-    return hasattr(source, "read_chunk")
+    return hasattr(innermost(source), "read_chunk")

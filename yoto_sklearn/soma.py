@@ -419,12 +419,14 @@ class SomaSource(BackedSource):
         sub.obs_names = pd.Index(sub.obs_ids.astype(str))
         sub.obs = _Obs(sub)
         sub.columns_read = set()
+        sub.chunk_store = None  # chunks of other cells
         return sub
 
     # ------------------------------------------------------------------ pickling
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
         state.pop("obs", None)
+        state.pop("chunk_store", None)
         return state
 
     def __setstate__(self, state: dict) -> None:

@@ -23,6 +23,7 @@ statistics pass (:func:`scan_columns`).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from typing import Any, Protocol, runtime_checkable
 
@@ -39,19 +40,23 @@ from ._orders import (
     reads_row_ranges,
     rows_in_chunks,
 )
+from ._reads import ChunkStore, keeping_chunks, read_ahead
 from ._stats import scan_columns
 
 __all__ = [
     "ArraySource",
     "BackedSource",
     "BinarizedSource",
+    "ChunkStore",
     "WrappedSource",
     "RowSource",
     "anndata_matrix",
     "chunked_permutation",
     "epoch_rows",
+    "keeping_chunks",
     "map_row_ranges",
     "panel_blocks",
+    "read_ahead",
     "reads_row_ranges",
     "scan_columns",
 ]
@@ -437,6 +442,10 @@ class BackedSource(ArraySource):
         Detection instead of values (see :class:`ArraySource`).
     """
 
+    # chunks kept across the epochs of a training run (see keeping_chunks)
+    chunk_store: ChunkStore | None = None
+    reads_ahead = True  # passes read the next block in the background (read_ahead)
+
     def __init__(
         self,
         X: Any,
@@ -486,10 +495,15 @@ class BackedSource(ArraySource):
         block = sp.csr_matrix(block) if sp.issparse(block) else np.asarray(block)
         return self._native(block)
 
+    def chunks(self, chunk_rows: int | None = None) -> Iterator[tuple[int, Any]]:
+        """``(start, block)`` row blocks; the next one is read while this is used."""
+        return read_ahead(super().chunks(chunk_rows))
+
     # ------------------------------------------------ pickling (joblib workers)
     def __getstate__(self) -> dict:
         """The open file is not pickled: its path and dataset name are."""
         state = dict(self.__dict__)
+        state.pop("chunk_store", None)  # a training run's, not the source's
         if hasattr(self.X, "compute"):  # a dask array pickles as its task graph
             return state
         X = state.pop("X")
@@ -518,13 +532,20 @@ class BackedSource(ArraySource):
         """Read the chunks ``chunk_ids`` and keep rows ``members`` (sorted)."""
         blocks = []
         ids = []
+        store = self.chunk_store  # set during a training run (keeping_chunks)
+        starts = [int(c) * chunk_rows for c in chunk_ids]
+        needed = {(a, min(a + chunk_rows, self.n_obs), self.threshold) for a in starts}
         for c in np.sort(chunk_ids):
             start = int(c) * chunk_rows
             stop = min(start + chunk_rows, self.n_obs)
             want = members[(members >= start) & (members < stop)]
             if len(want) == 0:
                 continue
-            block = self.read_chunk(start, stop)
+            if store is None:
+                block = self.read_chunk(start, stop)
+            else:  # the threshold is part of the key: it changes what is read
+                read = functools.partial(self.read_chunk, start, stop)
+                block = store.get((start, stop, self.threshold), read, needed)
             # no copy when every row of the chunk is wanted (the usual case)
             blocks.append(block if len(want) == stop - start else block[want - start])
             ids.append(want)

@@ -20,8 +20,10 @@ from .._network import YOTONetwork
 from ..sources import (
     BUFFER_CHUNKS,
     CHUNK_ENTRIES,
+    ChunkStore,
     RowSource,
     dense_float,
+    keeping_chunks,
     panel_blocks,
     reads_row_ranges,
 )
@@ -70,6 +72,9 @@ class GeneBatches:
         self.mean = _on_device(data.mean, device)
         self.scale = _on_device(data.scale, device)
         self._held: tuple[np.ndarray, Any] | None = None
+        # a streamed source's chunks, kept across epochs (sources.ChunkStore)
+        buffers = getattr(data.source, "buffer_chunks", BUFFER_CHUNKS)
+        self._store = ChunkStore(2 * buffers)
 
     def iterate(
         self, idx: np.ndarray, batch_size: int, rng: np.random.Generator | None
@@ -85,10 +90,16 @@ class GeneBatches:
                     self.mean, self.scale, self.device,
                 )  # fmt: skip
             return
-        for rows, block in self.data.source.batches(idx, batch_size, rng):
-            yield batch_tensors(
-                rows, block, self.data.Y, self.mean, self.scale, self.device
-            )
+        with keeping_chunks(self.data.source, self._store):
+            for rows, block in self.data.source.batches(idx, batch_size, rng):
+                yield batch_tensors(
+                    rows, block, self.data.Y, self.mean, self.scale, self.device
+                )
+
+    def release(self) -> None:
+        """Forget the kept chunks and validation rows (selection is over)."""
+        self._store.clear()
+        self._held = None
 
     def _held_rows(self, idx: np.ndarray) -> tuple[np.ndarray, Any] | None:
         """The evaluated rows of a streamed source, read once and then kept.

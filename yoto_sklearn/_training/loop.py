@@ -503,6 +503,7 @@ def train(
         n_batches = 0
         tau = config.temperature
         if not selecting and refine is None:
+            genes.release()  # refinement reads the panel columns only
             refine = PanelBatches(net, run.optimizer, data, device)
             losses = refine_losses if refine_losses is not None else losses
         current = genes if selecting else refine
