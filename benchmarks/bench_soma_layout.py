@@ -1,0 +1,155 @@
+"""How the tiling of a SOMA X array trades row reads against panel-column reads.
+
+TileDB decompresses whole tiles. With tiledbsoma's default tiling (2,048 x 2,048
+space tiles, 100,000 values per data tile) a read of 50 panel columns touches
+almost every tile of its rows, so it costs nearly as much as a read of every gene.
+Narrow column tiles let a panel read skip most tiles, at a price for the row reads
+that training makes. This script writes the same cells (``bench_scale.blocks``,
+the data of ``bench_soma.py``) as one SOMA sparse array per layout, block by
+block, and times, per layout (median of 3, in one process, layouts interleaved):
+
+- ``row chunk``: one training chunk of every gene (``chunk_rows`` cells);
+- ``panel chunk``: the same cells, 50 columns (the 20 marker genes and 30 others);
+- ``panel, all cells``: 50 columns of every cell, in one read.
+
+    python benchmarks/bench_soma_layout.py --cells 100000
+
+Writes ``benchmarks/results/bench_soma_layout.{csv,md}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from bench_atlas import CACHE, RESULTS  # noqa: E402
+
+# name -> tiledbsoma platform_config of the X array (None: tiledbsoma's defaults)
+LAYOUTS = {
+    "default (2048 x 2048, capacity 100,000)": None,
+    "2048 x 64, capacity 4,096": (2048, 64, 4096),
+    "8192 x 16, capacity 2,048": (8192, 16, 2048),
+}
+
+
+def _config(layout: tuple[int, int, int] | None) -> dict | None:
+    if layout is None:
+        return None
+    rows, cols, capacity = layout
+    dims = {"soma_dim_0": {"tile": rows}, "soma_dim_1": {"tile": cols}}
+    return {"tiledb": {"create": {"capacity": capacity, "dims": dims}}}
+
+
+def write(uri: Path, layout: Any, n: int, g: int, density: float) -> float:
+    """Write the cells as one sparse array with ``layout``; seconds taken."""
+    import pyarrow as pa
+    import tiledbsoma as soma
+    from bench_scale import blocks
+
+    t0 = time.perf_counter()
+    X = soma.SparseNDArray.create(
+        str(uri), type=pa.float32(), shape=(n, g), platform_config=_config(layout)
+    )
+    start = 0
+    for _, block in blocks(n, g, density, 0):
+        coo = block.tocoo()
+        X.write(
+            pa.table(
+                {
+                    "soma_dim_0": (coo.row + start).astype(np.int64),
+                    "soma_dim_1": coo.col.astype(np.int64),
+                    "soma_data": coo.data.astype(np.float32),
+                }
+            )
+        )
+        start += block.shape[0]
+    X.close()
+    return time.perf_counter() - t0
+
+
+def _size_mb(path: Path) -> float:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20
+
+
+def main() -> None:
+    import tiledbsoma as soma
+
+    from yoto_sklearn.sources import default_chunk_rows
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--cells", type=int, default=100_000)
+    p.add_argument("--genes", type=int, default=20_000)
+    p.add_argument("--density", type=float, default=0.02)
+    p.add_argument("--repeats", type=int, default=3)
+    a = p.parse_args()
+    CACHE.mkdir(exist_ok=True)
+    n, g = a.cells, a.genes
+    rows = default_chunk_rows(g, a.density, 1)
+    rng = np.random.default_rng(0)
+    cols = np.sort(np.r_[np.arange(20), rng.choice(np.arange(20, g), 30, False)])
+    arrays, rec = {}, {}
+    for i, (name, layout) in enumerate(LAYOUTS.items()):
+        uri = CACHE / f"layout{i}_{n}x{g}_{a.density}"
+        shutil.rmtree(uri, ignore_errors=True)
+        rec[name] = {"layout": name, "write_s": write(uri, layout, n, g, a.density)}
+        rec[name]["size_mb"] = _size_mb(uri)
+        arrays[name] = (uri, soma.SparseNDArray.open(str(uri)))
+    chunk = slice(rows, min(2 * rows, n) - 1)  # the second chunk (closed slice)
+    reads = {
+        "row_chunk_s": lambda X: X.read(coords=(chunk,)),
+        "panel_chunk_s": lambda X: X.read(coords=(chunk, cols)),
+        "panel_all_s": lambda X: X.read(coords=(slice(0, n - 1), cols)),
+    }
+    times = {name: {k: [] for k in reads} for name in LAYOUTS}
+    for _ in range(a.repeats):
+        for name, (_, X) in arrays.items():
+            for key, read in reads.items():
+                t0 = time.perf_counter()
+                read(X).tables().concat()
+                times[name][key].append(time.perf_counter() - t0)
+    for name, (uri, X) in arrays.items():
+        X.close()
+        shutil.rmtree(uri, ignore_errors=True)
+        rec[name].update({k: float(np.median(v)) for k, v in times[name].items()})
+    table = pd.DataFrame(list(rec.values()))
+    RESULTS.mkdir(exist_ok=True)
+    table.to_csv(RESULTS / "bench_soma_layout.csv", index=False)
+    base = table.iloc[0]
+    lines = [
+        "# SOMA tiling: row reads vs panel reads "
+        "(generated by `benchmarks/bench_soma_layout.py`)",
+        "",
+        f"{n:,} cells x {g:,} genes, {a.density:.0%} non-zero, one X array per "
+        f"layout (space tile rows x columns, values per data tile); a row chunk is "
+        f"{rows:,} cells; 50 panel columns; medians of {a.repeats}; "
+        f"{os.cpu_count()} cores shared with other jobs (see NOTE.md).",
+        "",
+        "| layout | MB | write s | row chunk s | x default | panel chunk s | "
+        "x default | panel, all cells s | x default |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for _, r in table.iterrows():
+        lines.append(
+            f"| {r.layout} | {r.size_mb:.0f} | {r.write_s:.0f} | "
+            f"{r.row_chunk_s:.3f} | {r.row_chunk_s / base.row_chunk_s:.2f} | "
+            f"{r.panel_chunk_s:.3f} | {r.panel_chunk_s / base.panel_chunk_s:.2f} | "
+            f"{r.panel_all_s:.2f} | {r.panel_all_s / base.panel_all_s:.2f} |"
+        )
+    text = "\n".join(lines) + "\n"
+    (RESULTS / "bench_soma_layout.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
