@@ -144,6 +144,35 @@ def test_refinement_reads_only_the_panel_columns(atlas):
     assert sum(n for n, _ in narrow) == adata.n_obs  # every cell, once
 
 
+def test_narrow_gene_tiles_give_longer_panel_blocks_and_the_same_predictions(
+    atlas, tmp_path
+):
+    """An X array written with narrow gene tiles: a panel touches few of them, so
+    a panel block covers more cells (one read decompresses about a row chunk);
+    predictions are those of the default tiling."""
+    uri, _, adata = atlas
+    narrow = str(tmp_path / "narrow")
+    dims = {"soma_dim_0": {"tile": 64}, "soma_dim_1": {"tile": 2}}
+    config = {"tiledb": {"create": {"capacity": 64, "dims": dims}}}
+    soma_io.from_anndata(narrow, adata, measurement_name="RNA", platform_config=config)
+    wide, thin = SomaSource(uri, chunk_rows=50), SomaSource(narrow, chunk_rows=50)
+    cols = np.array([3, 4, 20])  # gene tiles 1, 2 and 10 of 15
+    assert wide.panel_rows(cols) == 50  # 30 genes in one default tile: a row chunk
+    assert thin.panel_rows(cols) == 250  # 3 of 15 tiles: 5 chunks' worth of cells
+    sel = YOTOSelector(**FIT).fit(wide, "cell_type")
+    # the same values in blocks of another length: float64 products may differ
+    # in the last bit (1e-16 here) with the block shape
+    np.testing.assert_allclose(
+        sel.predict_proba(thin), sel.predict_proba(wide), rtol=0, atol=1e-12
+    )
+    np.testing.assert_array_equal(sel.predict(thin), sel.predict(wide))
+    blocks = list(thin.panel_chunks(cols))
+    assert [len(b) for b in blocks] == [250, 150]
+    np.testing.assert_array_equal(
+        np.vstack(blocks), adata.X[:, cols].toarray().astype(np.float64)
+    )
+
+
 def test_raw_counts_are_normalised_on_the_fly(tmp_path):
     """Census-style raw counts: the SOMA fit equals the backed-h5ad fit, bit for bit."""
     adata = _adata(n=200)
