@@ -43,11 +43,19 @@ from bench_atlas import CACHE, RESULTS, write_chunked  # noqa: E402
 from bench_scale import peak_rss_mb  # noqa: E402
 
 
-def write_soma_chunked(uri: Path, n: int, g: int, density: float, seed: int) -> None:
+def write_soma_chunked(
+    uri: Path,
+    n: int,
+    g: int,
+    density: float,
+    seed: int,
+    platform_config: dict | None = None,
+) -> None:
     """The same cells as ``write_chunked`` writes, as a SOMA experiment, block by block.
 
     obs, var and X are written with tiledbsoma's own API, one CSR block of rows
     (``bench_scale.blocks``) at a time: at most one block is in memory.
+    ``platform_config`` is X's (its tiling; ``bench_soma_layout.py``).
     """
     import pyarrow as pa
     import tiledbsoma as soma
@@ -71,7 +79,7 @@ def write_soma_chunked(uri: Path, n: int, g: int, density: float, seed: int) -> 
             )
         )
         X = measurement.add_new_collection("X").add_new_sparse_ndarray(
-            "data", type=pa.float32(), shape=(n, g)
+            "data", type=pa.float32(), shape=(n, g), platform_config=platform_config
         )
         labels = []
         start = 0

@@ -5,12 +5,14 @@ space tiles, 100,000 values per data tile) a read of 50 panel columns touches
 almost every tile of its rows, so it costs nearly as much as a read of every gene.
 Narrow column tiles let a panel read skip most tiles, at a price for the row reads
 that training makes. This script writes the same cells (``bench_scale.blocks``,
-the data of ``bench_soma.py``) as one SOMA sparse array per layout, block by
-block, and times, per layout (median of 3, in one process, layouts interleaved):
+the data of ``bench_soma.py``) as one SOMA experiment per X layout, block by
+block (``bench_soma.write_soma_chunked``), and times reads through ``SomaSource``,
+per layout (median of 3, in one process, layouts interleaved):
 
 - ``row chunk``: one training chunk of every gene (``chunk_rows`` cells);
 - ``panel chunk``: the same cells, 50 columns (the 20 marker genes and 30 others);
-- ``panel, all cells``: 50 columns of every cell, in one read.
+- ``panel, all cells``: 50 columns of every cell as prediction reads them
+  (``panel_chunks``: blocks of ``panel_rows`` cells, longer for narrow gene tiles).
 
     python benchmarks/bench_soma_layout.py --cells 100000
 
@@ -25,7 +27,6 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -51,41 +52,14 @@ def _config(layout: tuple[int, int, int] | None) -> dict | None:
     return {"tiledb": {"create": {"capacity": capacity, "dims": dims}}}
 
 
-def write(uri: Path, layout: Any, n: int, g: int, density: float) -> float:
-    """Write the cells as one sparse array with ``layout``; seconds taken."""
-    import pyarrow as pa
-    import tiledbsoma as soma
-    from bench_scale import blocks
-
-    t0 = time.perf_counter()
-    X = soma.SparseNDArray.create(
-        str(uri), type=pa.float32(), shape=(n, g), platform_config=_config(layout)
-    )
-    start = 0
-    for _, block in blocks(n, g, density, 0):
-        coo = block.tocoo()
-        X.write(
-            pa.table(
-                {
-                    "soma_dim_0": (coo.row + start).astype(np.int64),
-                    "soma_dim_1": coo.col.astype(np.int64),
-                    "soma_data": coo.data.astype(np.float32),
-                }
-            )
-        )
-        start += block.shape[0]
-    X.close()
-    return time.perf_counter() - t0
-
-
 def _size_mb(path: Path) -> float:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20
 
 
 def main() -> None:
-    import tiledbsoma as soma
+    from bench_soma import write_soma_chunked
 
-    from yoto_sklearn.sources import default_chunk_rows
+    from yoto_sklearn.soma import SomaSource
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--cells", type=int, default=100_000)
@@ -95,31 +69,32 @@ def main() -> None:
     a = p.parse_args()
     CACHE.mkdir(exist_ok=True)
     n, g = a.cells, a.genes
-    rows = default_chunk_rows(g, a.density, 1)
     rng = np.random.default_rng(0)
     cols = np.sort(np.r_[np.arange(20), rng.choice(np.arange(20, g), 30, False)])
-    arrays, rec = {}, {}
+    sources, rec = {}, {}
     for i, (name, layout) in enumerate(LAYOUTS.items()):
-        uri = CACHE / f"layout{i}_{n}x{g}_{a.density}"
+        uri = CACHE / f"layout{i}_{n}x{g}_{a.density}.soma"
         shutil.rmtree(uri, ignore_errors=True)
-        rec[name] = {"layout": name, "write_s": write(uri, layout, n, g, a.density)}
+        t0 = time.perf_counter()
+        write_soma_chunked(uri, n, g, a.density, 0, _config(layout))
+        rec[name] = {"layout": name, "write_s": time.perf_counter() - t0}
         rec[name]["size_mb"] = _size_mb(uri)
-        arrays[name] = (uri, soma.SparseNDArray.open(str(uri)))
-    chunk = slice(rows, min(2 * rows, n) - 1)  # the second chunk (closed slice)
-    reads = {
-        "row_chunk_s": lambda X: X.read(coords=(chunk,)),
-        "panel_chunk_s": lambda X: X.read(coords=(chunk, cols)),
-        "panel_all_s": lambda X: X.read(coords=(slice(0, n - 1), cols)),
+        sources[name] = (uri, SomaSource(str(uri)))
+    rows = next(iter(sources.values()))[1].chunk_rows(1)
+    reads = {  # the second row chunk; then every cell's panel, as predict reads it
+        "row_chunk_s": lambda s: s.read_chunk(rows, min(2 * rows, n)),
+        "panel_chunk_s": lambda s: s.read_panel(cols, rows, min(2 * rows, n)),
+        "panel_all_s": lambda s: list(s.panel_chunks(cols)),
     }
     times = {name: {k: [] for k in reads} for name in LAYOUTS}
     for _ in range(a.repeats):
-        for name, (_, X) in arrays.items():
+        for name, (_, source) in sources.items():
             for key, read in reads.items():
                 t0 = time.perf_counter()
-                read(X).tables().concat()
+                read(source)
                 times[name][key].append(time.perf_counter() - t0)
-    for name, (uri, X) in arrays.items():
-        X.close()
+    for name, (uri, source) in sources.items():
+        rec[name]["panel_rows"] = source.panel_rows(cols)
         shutil.rmtree(uri, ignore_errors=True)
         rec[name].update({k: float(np.median(v)) for k, v in times[name].items()})
     table = pd.DataFrame(list(rec.values()))
@@ -130,21 +105,24 @@ def main() -> None:
         "# SOMA tiling: row reads vs panel reads "
         "(generated by `benchmarks/bench_soma_layout.py`)",
         "",
-        f"{n:,} cells x {g:,} genes, {a.density:.0%} non-zero, one X array per "
-        f"layout (space tile rows x columns, values per data tile); a row chunk is "
-        f"{rows:,} cells; 50 panel columns; medians of {a.repeats}; "
-        f"{os.cpu_count()} cores shared with other jobs (see NOTE.md).",
+        f"{n:,} cells x {g:,} genes, {a.density:.0%} non-zero, one experiment per "
+        f"X layout (space tile rows x genes, values per data tile), read through "
+        f"`SomaSource`; a row chunk is {rows:,} cells; 50 panel columns; "
+        f"`panel, all cells` is every cell's panel as prediction reads it (blocks of "
+        f"`panel rows` cells); medians of {a.repeats}; {os.cpu_count()} cores "
+        "shared with other jobs (see NOTE.md).",
         "",
         "| layout | MB | write s | row chunk s | x default | panel chunk s | "
-        "x default | panel, all cells s | x default |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "x default | panel rows | panel, all cells s | x default |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for _, r in table.iterrows():
         lines.append(
             f"| {r.layout} | {r.size_mb:.0f} | {r.write_s:.0f} | "
             f"{r.row_chunk_s:.3f} | {r.row_chunk_s / base.row_chunk_s:.2f} | "
             f"{r.panel_chunk_s:.3f} | {r.panel_chunk_s / base.panel_chunk_s:.2f} | "
-            f"{r.panel_all_s:.2f} | {r.panel_all_s / base.panel_all_s:.2f} |"
+            f"{r.panel_rows:,} | {r.panel_all_s:.2f} | "
+            f"{r.panel_all_s / base.panel_all_s:.2f} |"
         )
     text = "\n".join(lines) + "\n"
     (RESULTS / "bench_soma_layout.md").write_text(text)
