@@ -163,6 +163,37 @@ def _structure_lines() -> list[str]:
     return lines
 
 
+def _small_data_lines() -> list[str]:
+    """More optimiser steps on 500 training cells, from results/small_data_study.csv."""
+    path = os.path.join(HERE, "results", "small_data_study.csv")
+    if not os.path.exists(path):
+        return []
+    tab = pd.read_csv(path)
+    key = ["dataset", "n", "seed", "k", "task"]
+    base = tab[tab.variant == "default"].set_index(key)["score"]
+    parts = []
+    for variant in ("iter300", "bs32"):
+        new = tab[tab.variant == variant].set_index(key)["score"]
+        common = new.index.intersection(base.index)
+        delta = (new.loc[common] - base.loc[common]).reset_index()
+        per_k = delta.groupby(["k", "task"])["score"].mean()
+        cells = ", ".join(f"k={k} {t} {v:+.3f}" for (k, t), v in per_k.items())
+        parts.append(f"`{variant}`: {cells}")
+    pairs = zip(tab.dataset, tab.n, strict=True)
+    sizes = ", ".join(sorted({f"{d} n={n}" for d, n in pairs}))
+    return [
+        "- Training length on small training sets kept (issue 23): with 500 "
+        "training cells a default fit takes at most 400 optimiser steps (4 batches "
+        "of 128 per epoch, 100 epochs), against at most 1,700 on all of Zeisel's "
+        "2,404 training cells. "
+        "about 1,900 on all of Zeisel's. `benchmarks/small_data_study.py` "
+        f"({sizes}, seeds {sorted(tab.seed.unique().tolist())}), paired mean change "
+        "of the heads' macro-F1 against the defaults: " + "; ".join(parts) + ". More "
+        "steps help only the 10-gene panels and cost the 25- and 50-gene ones, so the "
+        "gap to spapros at 500 cells is not a matter of training length."
+    ]
+
+
 def _label_tasks(tab: pd.DataFrame, dataset: str) -> list[str]:
     heads = tab[(tab.dataset == dataset) & (tab.metric == "heads")]
     return sorted(set(heads.task))
@@ -252,6 +283,7 @@ def report(results_dir, scores_csv, md):
     ]
     L += _class_weight_lines()
     L += _structure_lines()
+    L += _small_data_lines()
     L += _thread_lines()
     L += [""]
     # paired summary: each config against the defaults on the same runs
