@@ -2,9 +2,9 @@
 
 With 500 training cells YOTO's heads trail spapros's panel + LogisticRegression on
 Zeisel (``results/training_size.md``). At that size an epoch is 4 mini-batches of
-128 cells, so a default fit takes about 400 optimiser steps where a fit on all of
-Zeisel's training cells takes about 1,900: is the small-data fit simply short of
-steps? On the training-size cuts (``training_size.cut``: a stratified sample of
+128 cells, so a default fit takes at most 400 optimiser steps where a fit on all
+of Zeisel's training cells takes at most 1,700: is the small-data fit simply short
+of steps? On the training-size cuts (``training_size.cut``: a stratified sample of
 the benchmark's training part, the test part unchanged) this fits YOTO with
 
 - ``default``: the defaults;
