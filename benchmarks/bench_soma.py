@@ -275,7 +275,7 @@ def _setup_text(setup: dict) -> str:
         )
     for name, w in setup.get("writers", {}).items():
         parts.append(
-            f"a fresh copy by `{name}` in {w['seconds']:.0f} s at "
+            f"`{name}` wrote the same cells in {w['seconds']:.0f} s at "
             f"{w['peak_rss_mb'] / 1024:.1f} GB peak RSS"
         )
     return ("Setup: " + "; ".join(parts) + ".") if parts else ""
