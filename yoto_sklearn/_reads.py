@@ -29,11 +29,12 @@ class ChunkStore:
     pass (:func:`~yoto_sklearn.sources.epoch_rows`), so consecutive epochs draw
     their cells from the same few chunks: a shuffle buffer of ``buffer_chunks``
     chunks holds the cells of 2-3 epochs. Each epoch read every chunk its cells
-    lie in, again: 388 chunk reads in the 71 epochs of the 10^6-cell benchmark fit,
-    where its cells lie in 110 (counted by replaying the fit's row orders). With
-    the chunks of the last two buffers kept, the same fit reads 110. The blocks are
-    the ones the source returned, so training is unchanged; memory grows by at most
-    ``capacity`` chunks (about 32 MB each for CSR, 16 MB dense).
+    lie in, again: 388 chunk reads in 71 epochs of a 10^6-cell fit like the
+    benchmark's, where its cells lie in 110 (counted by replaying row orders of
+    that size and those settings with ``epoch_rows`` and ``chunked_permutation``).
+    With the chunks of the last two buffers kept, the same orders read 110. The
+    blocks are the ones the source returned, so training is unchanged; memory grows
+    by at most ``capacity`` chunks (about 32 MB each for CSR, 16 MB dense).
 
     Parameters
     ----------

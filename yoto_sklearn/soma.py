@@ -514,9 +514,10 @@ class SomaSource(BackedSource):
         (and took 33 s), and a panel block covers one row chunk of cells. When
         the array's gene tiles are narrower than that, a panel touches only a
         fraction of them, and a block covers proportionally more cells (at most
-        ``CHUNK_ENTRIES`` panel values): with 16-gene tiles, 50 panel genes touch
-        about 4 % of the tiles and one read of 10^5 cells took 0.23 s against
-        0.39 s in ten chunk-sized reads (``benchmarks/bench_soma_layout.py``).
+        ``CHUNK_ENTRIES`` panel values): with 16-gene tiles 50 panel genes touch
+        about 4 % of the tiles, and the panel of 10^5 cells was read in 0.46 s,
+        against 2.11 s with the default tiling (``bench_soma_layout.md`` in
+        ``benchmarks/results``).
         """
         rows = self.chunk_rows(1)
         if self._gene_tiles is not None:
