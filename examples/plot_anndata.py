@@ -23,7 +23,8 @@ print(panel.sort_values("yoto_rank"))
 print(adata.uns["yoto"]["metrics"])
 
 # %%
-# Expression of the panel genes by cell population.
+# Expression of the panel genes by cell population (the model reads ``adata.raw``,
+# as it was fitted with ``use_raw=True``).
 fig = plotting.plot_panel_expression(
-    sel, adata.raw.to_adata(), adata.obs["bulk_labels"], title="bulk_labels"
+    sel, adata, adata.obs["bulk_labels"], title="bulk_labels"
 )
