@@ -82,13 +82,14 @@ def innermost(source: Any) -> Any:
 def keeping_chunks(source: Any, store: ChunkStore | None) -> Iterator[None]:
     """Within the block, a streamed ``source`` takes its row chunks from ``store``.
 
-    Only sources that assemble shuffle buffers from chunks (``BackedSource`` and
-    its subclasses, under any transformed view) use it; for others this does
-    nothing. The store is attached for the duration of the block only, so a
-    source never keeps blocks beyond the run that owns the store.
+    Only sources that assemble shuffle buffers from chunks (those with a
+    ``chunk_store`` attribute: ``BackedSource`` and its subclasses, under any
+    transformed view) use it; for others this does nothing. The store is attached
+    for the duration of the block only, so a source never keeps blocks beyond the
+    run that owns the store.
     """
     inner = innermost(source)
-    if store is None or not hasattr(inner, "_load"):
+    if store is None or not hasattr(inner, "chunk_store"):
         yield
         return
     inner.chunk_store = store

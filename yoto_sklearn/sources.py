@@ -40,7 +40,7 @@ from ._orders import (
     reads_row_ranges,
     rows_in_chunks,
 )
-from ._reads import ChunkStore, keeping_chunks, read_ahead
+from ._reads import ChunkStore, innermost, keeping_chunks, read_ahead
 from ._stats import scan_columns
 
 __all__ = [
@@ -53,6 +53,7 @@ __all__ = [
     "anndata_matrix",
     "chunked_permutation",
     "epoch_rows",
+    "innermost",
     "keeping_chunks",
     "map_row_ranges",
     "panel_blocks",
@@ -533,8 +534,8 @@ class BackedSource(ArraySource):
         blocks = []
         ids = []
         store = self.chunk_store  # set during a training run (keeping_chunks)
-        starts = [int(c) * chunk_rows for c in chunk_ids]
-        needed = {(a, min(a + chunk_rows, self.n_obs), self.threshold) for a in starts}
+        starts = [int(c) * chunk_rows for c in chunk_ids]  # this buffer's chunks
+        needed = {(a, min(a + chunk_rows, self.n_obs)) for a in starts}
         for c in np.sort(chunk_ids):
             start = int(c) * chunk_rows
             stop = min(start + chunk_rows, self.n_obs)
@@ -543,9 +544,9 @@ class BackedSource(ArraySource):
                 continue
             if store is None:
                 block = self.read_chunk(start, stop)
-            else:  # the threshold is part of the key: it changes what is read
+            else:  # a store lives for one run: its threshold does not change
                 read = functools.partial(self.read_chunk, start, stop)
-                block = store.get((start, stop, self.threshold), read, needed)
+                block = store.get((start, stop), read, needed)
             # no copy when every row of the chunk is wanted (the usual case)
             blocks.append(block if len(want) == stop - start else block[want - start])
             ids.append(want)

@@ -23,6 +23,7 @@ from ..sources import (
     ChunkStore,
     RowSource,
     dense_float,
+    innermost,
     keeping_chunks,
     panel_blocks,
     reads_row_ranges,
@@ -73,7 +74,7 @@ class GeneBatches:
         self.scale = _on_device(data.scale, device)
         self._held: tuple[np.ndarray, Any] | None = None
         # a streamed source's chunks, kept across epochs (sources.ChunkStore)
-        buffers = getattr(data.source, "buffer_chunks", BUFFER_CHUNKS)
+        buffers = getattr(innermost(data.source), "buffer_chunks", BUFFER_CHUNKS)
         self._store = ChunkStore(2 * buffers)
 
     def iterate(
