@@ -834,6 +834,26 @@ def report(out: str, md_path: str, quick: bool):
 # --------------------------------------------------------------------------- main
 
 
+def score_yardstick(out: str, ks: list[int], log) -> None:
+    """Every panel of the run in ``out`` scored by spapros's ``ProbesetEvaluator``.
+
+    ``yardstick.py`` on this run's ``panels.csv`` (held-out cells of each split;
+    resumable: panels scored before are skipped); its tables go to
+    ``out/yardstick.md``, which the report embeds. Left out, with a message, when
+    spapros is not installed: the evaluator is spapros's own.
+    """
+    if not peer_installed("spapros"):
+        log("spapros not installed: the yardstick (its ProbesetEvaluator) is left out")
+        return
+    if not os.path.exists(os.path.join(out, "panels.csv")):
+        return
+    import yardstick
+
+    csv = os.path.join(out, "yardstick.csv")
+    yardstick.run([out], csv, log, ks)
+    yardstick.report(csv, ks=tuple(ks), runs=[out])
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true")
@@ -862,6 +882,12 @@ def main(argv=None):
     p.add_argument("--resume", action="store_true")
     p.add_argument("--report-only", action="store_true")
     p.add_argument("--threads", type=int, default=None, help="torch threads")
+    p.add_argument(
+        "--yardstick-ks",
+        default=None,
+        help="panel sizes scored by spapros's ProbesetEvaluator after the run "
+        "(yardstick.py; default 25,50, none with --quick; '' skips it)",
+    )
     a = p.parse_args(argv)
 
     if a.quick:
@@ -921,6 +947,11 @@ def main(argv=None):
             run_dataset(name, seeds, ks, methods, params, store, log)
         if "yoto" in methods and "zeisel" in datasets and not a.no_partial:
             run_partial(seeds, partial_ks, fractions, params, store, log)
+        yardstick_ks = a.yardstick_ks
+        if yardstick_ks is None:
+            yardstick_ks = "" if a.quick else "25,50"
+        if yardstick_ks:
+            score_yardstick(out, [int(k) for k in yardstick_ks.split(",")], log)
     if a.merge:
         merge(out, a.merge.split(","))
     if not os.path.exists(os.path.join(out, "scores.csv")):

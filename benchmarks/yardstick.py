@@ -240,7 +240,12 @@ def report(out: str, ks=(25, 50), runs=()) -> str:
 
 
 def target_lines(wide: pd.DataFrame) -> list[str]:
-    """YOTO vs spapros per family at k = 25 and 50 (the issue's target), met or not."""
+    """YOTO vs spapros per family at k = 25 and 50 (the issue's target), met or not.
+
+    Nothing when spapros has no scored panel (a run without it).
+    """
+    if "spapros" not in set(wide.index.get_level_values("method")):
+        return []
     lines = [
         "## YOTO vs spapros, k = 25 and 50",
         "",
