@@ -17,7 +17,13 @@ Scores are the benchmark's (macro-F1 per classification task). Rows go to
 ``results/training_size.md`` and ``results/training_size.png``.
 
     python benchmarks/training_size.py --dataset zeisel --seeds 0,1,2
-    python benchmarks/training_size.py --report
+    python benchmarks/training_size.py --report --benchmark-runs \
+        results/run10_yoto,results/run10_spapros_zeisel0,...
+
+With ``--benchmark-runs`` the report takes the points with every training cell from
+those ``run_benchmark.py`` runs (``scores.csv``): the benchmark's splits are the
+cuts' splits, and its YOTO and spapros settings are this script's, so refitting
+them here would repeat the benchmark.
 """
 
 from __future__ import annotations
@@ -155,13 +161,51 @@ def run(dataset, seeds, sizes, ks, out, log, spapros_from=None):
                 pd.DataFrame(rows).to_csv(out, index=False)
 
 
-def report(out: str) -> str:
+# run_benchmark.py method names -> this script's
+BENCHMARK_METHODS = {
+    "yoto_heads": "yoto_heads",
+    "yoto_panel_lr": "yoto_panel_lr",
+    "spapros": "spapros_lr",
+}
+
+
+def benchmark_rows(run_dirs, datasets) -> pd.DataFrame:
+    """The all-training-cells points of ``datasets`` from benchmark runs' scores."""
+    parts = []
+    for run_dir in run_dirs:
+        s = pd.read_csv(os.path.join(run_dir, "scores.csv"))
+        s = s[s.dataset.isin(datasets) & s.method.isin(list(BENCHMARK_METHODS))]
+        parts.append(s)
+    if not parts:
+        return pd.DataFrame()
+    s = pd.concat(parts).drop_duplicates(["dataset", "seed", "k", "method", "task"])
+    s = s[s.metric == "macro_f1"]
+    n_train = {name: split(load(name), 0)[0].shape[0] for name in s.dataset.unique()}
+    return pd.DataFrame(
+        {
+            "dataset": s.dataset,
+            "seed": s.seed,
+            "n_train": s.dataset.map(n_train),
+            "k": s.k,
+            "method": s.method.map(BENCHMARK_METHODS),
+            "task": s.task,
+            "score": s.score,
+        }
+    )
+
+
+def report(out: str, run_dirs=()) -> str:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     df = pd.read_csv(out)
+    ks = set(df.k)
+    extra = benchmark_rows(run_dirs, set(df.dataset))
+    if len(extra):
+        extra = extra[extra.k.isin(ks)]
+        df = pd.concat([df, extra], ignore_index=True)
     g = df.groupby(["dataset", "task", "k", "n_train", "method"])["score"]
     table = g.agg(["mean", "std", "count"]).reset_index()
     lines = [
@@ -169,7 +213,14 @@ def report(out: str) -> str:
         "`benchmarks/training_size.py --report`)",
         "",
         "Macro-F1 on the held-out 20 % of each split, mean ± sd over seeds (n seeds "
-        "in brackets). `n_train`: training cells kept (stratified sample of the 80 %).",
+        "in brackets). `n_train`: training cells kept (stratified sample of the 80 %"
+        + (
+            "; the largest is every training cell, from the benchmark runs "
+            + ", ".join(f"`{os.path.basename(r)}`" for r in run_dirs)
+            if run_dirs
+            else ""
+        )
+        + ").",
         "",
     ]
     for (dataset, task), part in table.groupby(["dataset", "task"]):
@@ -236,9 +287,16 @@ def main(argv=None) -> None:
         help="a run_benchmark.py output folder whose spapros panels serve n_train=all",
     )
     p.add_argument("--report", action="store_true")
+    p.add_argument(
+        "--benchmark-runs",
+        default="",
+        help="run_benchmark.py output folders whose scores give the report's "
+        "all-training-cells points",
+    )
     a = p.parse_args(argv)
     if a.report:
-        print(report(a.out))
+        runs = [r for r in a.benchmark_runs.split(",") if r]
+        print(report(a.out, runs))
         return
     sizes = [None if s == "all" else int(s) for s in a.sizes.split(",")]
     t0 = time.perf_counter()
