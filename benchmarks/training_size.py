@@ -178,8 +178,9 @@ def benchmark_rows(run_dirs, datasets) -> pd.DataFrame:
         parts.append(s)
     if not parts:
         return pd.DataFrame()
-    s = pd.concat(parts).drop_duplicates(["dataset", "seed", "k", "method", "task"])
+    s = pd.concat(parts)
     s = s[s.metric == "macro_f1"]
+    s = s.drop_duplicates(["dataset", "seed", "k", "method", "task"], keep="last")
     n_train = {name: split(load(name), 0)[0].shape[0] for name in s.dataset.unique()}
     return pd.DataFrame(
         {
