@@ -244,32 +244,46 @@ def report(out: str, run_dirs=()) -> str:
     text = "\n".join(lines)
     with open(out.replace(".csv", ".md"), "w") as fh:
         fh.write(text)
-    panels = table.groupby(["dataset", "task"])
+    # one panel per (dataset, task) and k; one line per method
+    panels = list(table.groupby(["dataset", "task"]))
+    ks = sorted(table["k"].unique())
+    style = {
+        "yoto_heads": dict(color="C0", linestyle="-", marker="o"),
+        "yoto_panel_lr": dict(color="C0", linestyle="--", marker="s", alpha=0.6),
+        "spapros_lr": dict(color="C3", linestyle=":", marker="^"),
+    }
     fig, axes = plt.subplots(
-        len(panels), 1, figsize=(6, 3 * len(panels)), squeeze=False
+        len(panels),
+        len(ks),
+        figsize=(3.2 * len(ks), 2.8 * len(panels)),
+        squeeze=False,
+        sharex=True,
     )
-    for ax, ((dataset, task), part) in zip(axes[:, 0], panels, strict=True):
-        for (method, k), line in part.groupby(["method", "k"]):
-            style = (
-                "-"
-                if method == "yoto_heads"
-                else ":"
-                if method == "spapros_lr"
-                else "--"
-            )
-            ax.errorbar(
-                line["n_train"],
-                line["mean"],
-                yerr=line["std"].fillna(0),
-                linestyle=style,
-                marker="o",
-                label=f"{method} k={k}",
-            )
-        ax.set_xscale("log")
-        ax.set_xlabel("training cells")
-        ax.set_ylabel("macro-F1 (held out)")
-        ax.set_title(f"{dataset} / {task}")
-        ax.legend(fontsize=6, ncol=3)
+    for row, ((dataset, task), part) in enumerate(panels):
+        for col, k in enumerate(ks):
+            ax = axes[row, col]
+            for method in METHODS:
+                line = part[(part["method"] == method) & (part["k"] == k)]
+                if line.empty:
+                    continue
+                ax.errorbar(
+                    line["n_train"],
+                    line["mean"],
+                    yerr=line["std"].fillna(0),
+                    label=method,
+                    capsize=2,
+                    **style[method],
+                )
+            ax.set_xscale("log")
+            sizes = sorted(part["n_train"].unique())
+            ax.set_xticks(sizes, [str(n) for n in sizes], fontsize=7)
+            ax.minorticks_off()
+            ax.set_title(f"{dataset} / {task}, k = {k}", fontsize=9)
+            if col == 0:
+                ax.set_ylabel("macro-F1 (held out)")
+            if row == len(panels) - 1:
+                ax.set_xlabel("training cells")
+    axes[0, 0].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(out.replace(".csv", ".png"), dpi=110)
     return text
