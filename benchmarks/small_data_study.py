@@ -10,6 +10,8 @@ the benchmark's training part, the test part unchanged) this fits YOTO with
 - ``default``: the defaults;
 - ``iter300``: ``max_iter=300`` (3x the epochs, early stopping as usual);
 - ``bs32``: ``batch_size=32`` (4x the steps per epoch);
+- ``no_es``: ``early_stopping=False`` (no 10 % of the few cells held out for
+  validation; every epoch trains on all of them, the last epoch's weights kept);
 
 and scores its heads on the test cells (macro-F1 per classification task).
 
@@ -36,7 +38,12 @@ from run_benchmark import fit_yoto, split, yoto_predictions  # noqa: E402
 from training_size import cut  # noqa: E402
 
 OUT = os.path.join(HERE, "results", "small_data_study.csv")
-VARIANTS = {"default": {}, "iter300": {"max_iter": 300}, "bs32": {"batch_size": 32}}
+VARIANTS = {
+    "default": {},
+    "iter300": {"max_iter": 300},
+    "bs32": {"batch_size": 32},
+    "no_es": {"early_stopping": False},
+}
 
 
 def main() -> None:
@@ -47,8 +54,10 @@ def main() -> None:
     p.add_argument("--n", type=int, default=500, help="training cells kept")
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--ks", default="10,25,50")
+    p.add_argument("--variants", default=",".join(VARIANTS))
     p.add_argument("--out", default=OUT)
     a = p.parse_args()
+    variants = {v: VARIANTS[v] for v in a.variants.split(",")}
     torch.set_num_threads(1)
     ds = load(a.dataset)
     rows = pd.read_csv(a.out).to_dict("records") if os.path.exists(a.out) else []
@@ -57,7 +66,7 @@ def main() -> None:
         Xtr, Ytr, Xte, Yte = split(ds, seed)
         Xtr, Ytr = cut(Xtr, Ytr, ds.stratify, a.n, seed)
         for k in (int(x) for x in a.ks.split(",")):
-            for name, params in VARIANTS.items():
+            for name, params in variants.items():
                 if (ds.name, Xtr.shape[0], seed, k, name) in done:
                     continue
                 est, t = fit_yoto(Xtr, Ytr, ds.task_types, k, seed, params)
