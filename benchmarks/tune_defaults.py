@@ -118,6 +118,16 @@ def run(datasets, ks, seeds, names, out_csv, extra, threads):
                     )
 
 
+def _paired_change(
+    tab: pd.DataFrame, key: list[str], value: str, base: str, variant: str
+) -> pd.Series:
+    """``variant`` minus ``base`` on the rows (``key``) both have, in ``value``."""
+    old = tab[tab.variant == base].set_index(key)[value]
+    new = tab[tab.variant == variant].set_index(key)[value]
+    common = new.index.intersection(old.index)
+    return new.loc[common] - old.loc[common]
+
+
 def _structure_lines() -> list[str]:
     """structure_components (issue 23), from results/structure_study.csv."""
     path = os.path.join(HERE, "results", "structure_study.csv")
@@ -125,7 +135,6 @@ def _structure_lines() -> list[str]:
         return []
     tab = pd.read_csv(path)
     key = ["dataset", "seed", "k", "task", "metric"]
-    off = tab[tab.variant == "off"].set_index(key)["value"]
     lines = [
         "- `structure_components=0` (off) kept as the default (issue 23). The "
         "option adds the top principal components of the training cells as "
@@ -139,9 +148,7 @@ def _structure_lines() -> list[str]:
         "cluster_similarity nmi_21_60",
     ]
     for variant in sorted(v for v in tab.variant.unique() if v != "off"):
-        new = tab[tab.variant == variant].set_index(key)["value"]
-        common = new.index.intersection(off.index)
-        delta = (new.loc[common] - off.loc[common]).reset_index()
+        delta = _paired_change(tab, key, "value", "off", variant).reset_index()
         parts = []
         for dataset, d in delta.groupby("dataset"):
             heads = d[d.metric == "heads"]
@@ -170,12 +177,9 @@ def _small_data_lines() -> list[str]:
         return []
     tab = pd.read_csv(path)
     key = ["dataset", "n", "seed", "k", "task"]
-    base = tab[tab.variant == "default"].set_index(key)["score"]
 
     def change(variant: str) -> str:
-        new = tab[tab.variant == variant].set_index(key)["score"]
-        common = new.index.intersection(base.index)
-        delta = (new.loc[common] - base.loc[common]).reset_index()
+        delta = _paired_change(tab, key, "score", "default", variant).reset_index()
         parts = []
         for n, d in delta.groupby("n"):
             per_k = d.groupby(["k", "task"])["score"].mean()
@@ -243,12 +247,11 @@ def _class_weight_lines() -> list[str]:
         return []
     tab = pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
     key = ["dataset", "task", "k", "seed"]
-    base = tab[tab.variant == "stop_on=loss"].set_index(key)["heads"]
-    new = tab[tab.variant == "cw=sqrt/sqrt"].set_index(key)["heads"]
-    common = new.index.intersection(base.index)
-    if len(common) == 0:
+    change = _paired_change(tab, key, "heads", "stop_on=loss", "cw=sqrt/sqrt")
+    if change.empty:
         return []
-    diff = (new.loc[common] - base.loc[common]).groupby(["dataset", "task"]).mean()
+    common = change.index
+    diff = change.groupby(["dataset", "task"]).mean()
     per_task = ", ".join(f"{d} {t} {v:+.3f}" for (d, t), v in diff.items())
     seeds = sorted(set(common.get_level_values("seed")))
     ks = sorted(set(common.get_level_values("k")))
@@ -260,7 +263,7 @@ def _class_weight_lines() -> list[str]:
         "which costs macro-F1. Measured with `benchmarks/heads_study.py` on every "
         f"benchmark dataset, k = {', '.join(map(str, ks))}, seeds "
         f"{', '.join(map(str, seeds))} ({len(common)} paired task runs): mean change "
-        f"of the heads {(new.loc[common] - base.loc[common]).mean():+.3f}; per "
+        f"of the heads {change.mean():+.3f}; per "
         f"task: {per_task}. Also tried (same runs, `results/heads_study.md`): "
         "balanced selection with unweighted or sqrt refinement, and no weights "
         "at all; sqrt in both phases had the best mean and the fewest (task, k) "
