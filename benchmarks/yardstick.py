@@ -319,7 +319,10 @@ def target_lines(wide: pd.DataFrame, folder: str = "") -> list[str]:
             "recovered, task accuracy lost on Zeisel); square-root class weights "
             "(adopted: `phase` +0.038); early stopping on the validation score "
             "(+0.003, within noise); more optimiser steps on 500 training cells (helps "
-            "k = 10 only). spapros selects, for each cell type, the genes its own "
+            "k = 10 only); no validation split on small training sets "
+            "(`early_stopping=False`: helps Zeisel's 1,000-cell cuts, not the label "
+            "tasks of pbmc68k or the synthetic set). spapros selects, for each cell "
+            "type, the genes its own "
             "tree classifiers separate that type with, and the evaluator scores "
             "cell-type recovery with tree classifiers too; YOTO selects the genes its "
             "network combines best.",
