@@ -38,6 +38,8 @@ VARIANTS = {
     "pcs10_w0.5": {"structure_components": 10, "structure_weight": 0.5},
     "pcs10_w1": {"structure_components": 10, "structure_weight": 1.0},
     "pcs10_w3": {"structure_components": 10, "structure_weight": 3.0},
+    # not a structure option: marker coverage of the first classification task
+    "markers1": {"marker_coverage": 1.0},
 }
 
 

@@ -32,6 +32,7 @@ LAYERS = {
     "metrics": 2,
     "_training": 2,
     "_structure": 2,
+    "_markers": 2,
     "_fitted": 3,
     "_predictor": 3,
     "_io": 4,

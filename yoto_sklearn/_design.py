@@ -27,7 +27,8 @@ class PanelDesign:
 
     ``budget`` and ``penalties`` are the panel-level options of :mod:`._budget`;
     ``loads`` (each gene's mean over every cell) is filled in by
-    :func:`prepare_columns` when a budget is set.
+    :func:`prepare_columns` when a budget is set; ``markers`` (each gene's
+    one-vs-rest AUROC per class, :mod:`._markers`) with ``marker_coverage``.
     """
 
     k: int
@@ -37,6 +38,7 @@ class PanelDesign:
     budget: float | None = None
     penalties: np.ndarray | None = None
     loads: np.ndarray | None = None
+    markers: np.ndarray | None = None
 
 
 def gene_labels(idx: np.ndarray, names: Sequence[str] | None) -> list:

@@ -78,7 +78,21 @@ structure_components : int, default=0
     ``benchmarks/TUNING.md`` has the measured gains and costs.
 structure_weight : float, default=1.0
     Total loss weight of the structure heads, split over the components in
-    proportion to the variance each explains (each label task weighs 1).""",
+    proportion to the variance each explains (each label task weighs 1).
+marker_coverage : float, default=0.0
+    Weight of a selection term that asks every class of ``marker_task`` for a
+    gene separating it from the other classes on its own (a marker, as tree
+    classifiers and panel designers read a panel): before training, each
+    gene's one-vs-rest AUROC per class is computed on the training cells (at
+    most 10,000, exact ranks, see :mod:`yoto_sklearn._markers`); at every
+    selection step the genes that would most improve a class's best marker in
+    the sampled panel are pulled towards it. The network is still what picks
+    the panel; 0 (default) leaves the term out. ``benchmarks/TUNING.md`` has
+    the measured gains and costs.
+marker_task : str, int or None, default=None
+    The classification task whose classes need markers (its name or
+    position); None: the first classification task (put the cell-type task
+    first).""",
     "X_predict": """\
 X : {array-like, sparse matrix, AnnData, RowSource} of shape (n_samples, n_features)
     Same genes, in the same order, as in :meth:`fit`.""",

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -158,6 +159,37 @@ def budgeted_choice(
     return order[torch.as_tensor(chosen, dtype=torch.long, device=order.device)]
 
 
+MARKER_CANDIDATES = 3  # genes per class pulled towards the panel at each step
+
+
+def marker_gain(
+    markers: torch.Tensor, soft: torch.Tensor, idx: torch.Tensor
+) -> torch.Tensor:
+    """Marker-coverage term of a sampled panel (``marker_coverage``).
+
+    ``markers[g, c]`` is gene ``g``'s one-vs-rest AUROC for class ``c``
+    (``yoto_sklearn._markers``). For the sampled panel ``idx`` the best marker of
+    class ``c`` is ``best_c = max_{g in idx} markers[g, c]``, and a gene outside
+    the panel would gain ``max(markers[g, c] - best_c, 0)``. The term is
+    ``-mean_c sum_g m_g gain[g, c]`` over the :data:`MARKER_CANDIDATES` genes of
+    largest gain per class, with the straight-through mask ``m`` (hard in the
+    forward pass, so the value is 0: panel genes gain nothing); its gradient
+    raises the scores of the genes that would give a class a better marker, in
+    proportion to the improvement. Only a few candidates per class are pulled:
+    Adam scales each score's step by its own gradient history, so a small but
+    steady pull on thousands of genes would move them all as fast as the
+    prediction loss moves the few that matter.
+    """
+    hard = torch.zeros_like(soft).index_fill(0, idx, 1.0)
+    m = hard + soft - soft.detach()
+    best = markers.index_select(0, idx).max(dim=0).values
+    gain = (markers - best).clamp_min(0.0)
+    r = min(MARKER_CANDIDATES, markers.shape[0])
+    kth = torch.topk(gain, r, dim=0).values[-1]
+    gain = torch.where(gain >= kth.clamp_min(1e-12), gain, torch.zeros_like(gain))
+    return -(m[:, None] * gain).sum(dim=0).mean()
+
+
 class _StraightThroughMaskedLinear(torch.autograd.Function):
     """``x[:, idx] @ weight[:, idx].T + bias`` with straight-through mask gradients.
 
@@ -230,6 +262,8 @@ class YOTONetwork(nn.Module):
         loads: Sequence[float] | None = None,
         budget: float | None = None,
         penalties: Sequence[float] | None = None,
+        markers: Any = None,
+        marker_weight: float = 0.0,
     ) -> None:
         super().__init__()
         self.n_features = int(n_features)
@@ -252,7 +286,18 @@ class YOTONetwork(nn.Module):
         # expression per cell) and the panel's budget, and per-gene penalties.
         self.budget = None if budget is None else float(budget)
         self.constrained = self.constrained or self.budget is not None
-        for name, values in (("loads", loads), ("penalties", penalties)):
+        if markers is not None and marker_weight > 0:
+            # an excluded gene is never a candidate (required ones count as the
+            # panel's markers: they are always in it)
+            markers = torch.as_tensor(markers).float().clone()
+            markers[
+                blocked & ~torch.isin(torch.arange(self.n_features), required_idx)
+            ] = 0.0
+        else:
+            markers = None
+        self.marker_weight = float(marker_weight)
+        table = (("loads", loads), ("penalties", penalties), ("markers", markers))
+        for name, values in table:
             tensor = None if values is None else torch.as_tensor(values).float()
             self.register_buffer(name, tensor, persistent=False)
         sizes = [int(h) for h in hidden_layer_sizes]
@@ -344,14 +389,19 @@ class YOTONetwork(nn.Module):
         return soft, torch.cat([self.required, free])
 
     def design_loss(self, soft: torch.Tensor, idx: torch.Tensor) -> torch.Tensor | None:
-        """The selection loss's panel-level term for a sampled panel, or None.
+        """The selection loss's panel-level terms for a sampled panel, or None.
 
-        Per-gene penalties: ``sum(soft * penalties)``. (An expression budget adds
-        no term: it acts on the returned panel, see :meth:`ranking`.)
+        Per-gene penalties: ``sum(soft * penalties)``; marker coverage:
+        ``marker_weight * marker_gain(...)`` (see :func:`marker_gain`). (An
+        expression budget adds no term: it acts on the returned panel, see
+        :meth:`ranking`.)
         """
-        if self.penalties is None:
-            return None
-        return (soft * self.penalties).sum()
+        terms = []
+        if self.penalties is not None:
+            terms.append((soft * self.penalties).sum())
+        if self.markers is not None:
+            terms.append(self.marker_weight * marker_gain(self.markers, soft, idx))
+        return sum(terms) if terms else None
 
     def forward(
         self,

@@ -8,6 +8,9 @@ dask array), neither of which changes a value read or the order of anything:
 - :func:`read_ahead` reads the next block of a pass in a background thread while
   the current one is used.
 
+:func:`row_blocks` reads a set of rows, chunk by chunk, for the passes that need
+only some cells (the structure targets' SVD, the marker statistics).
+
 Public through :mod:`yoto_sklearn.sources`.
 """
 
@@ -18,6 +21,9 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, TypeVar
+
+import numpy as np
+import scipy.sparse as sp
 
 T = TypeVar("T")
 
@@ -130,3 +136,29 @@ def read_ahead(items: Iterable[T]) -> Iterator[T]:
             close = getattr(iterator, "close", None)
             if close is not None:
                 close()
+
+
+def row_blocks(source: Any, rows: Any) -> Iterator[tuple[Any, Any]]:
+    """``(positions in rows, float64 block)`` for the chunks holding ``rows``.
+
+    One pass over ``source.chunks()``; a chunk without any of ``rows`` is skipped,
+    a sparse block stays sparse. ``rows`` may be in any order; the positions say
+    where each block row sits in it.
+    """
+    keep = np.zeros(source.n_obs, dtype=bool)
+    keep[rows] = True
+    position = np.full(source.n_obs, -1, dtype=np.int64)
+    position[rows] = np.arange(len(rows))
+    for start, block in source.chunks():
+        stop = start + block.shape[0]
+        wanted = np.flatnonzero(keep[start:stop])
+        if len(wanted) == 0:
+            continue
+        if len(wanted) < block.shape[0]:
+            block = block[wanted]
+        block = (
+            block.astype(np.float64)
+            if sp.issparse(block)
+            else np.asarray(block, dtype=np.float64)
+        )
+        yield position[start + wanted], block

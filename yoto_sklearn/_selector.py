@@ -23,9 +23,10 @@ from ._design import PanelDesign, binarize_threshold, prepare_columns, resolve_d
 from ._docs import shared
 from ._fitted import FittedState
 from ._io import ModelFileMixin
+from ._markers import with_markers
 from ._network import YOTONetwork
 from ._predictor import ACCEPT_SPARSE, FLOAT_DTYPES, PanelPredictorMixin
-from ._structure import structure_targets
+from ._structure import with_structure
 from ._targets import (
     TaskSpec,
     encode_targets,
@@ -338,6 +339,8 @@ class YOTOSelector(ModelFileMixin, PanelPredictorMixin, SelectorMixin, BaseEstim
         normalize_counts: bool | float = False,
         structure_components: int = 0,
         structure_weight: float = 1.0,
+        marker_coverage: float = 0.0,
+        marker_task: str | int | None = None,
         layer: str | None = None,
         use_raw: bool = False,
         device: str | torch.device = "auto",
@@ -377,6 +380,8 @@ class YOTOSelector(ModelFileMixin, PanelPredictorMixin, SelectorMixin, BaseEstim
         self.normalize_counts = normalize_counts
         self.structure_components = structure_components
         self.structure_weight = structure_weight
+        self.marker_coverage = marker_coverage
+        self.marker_task = marker_task
         self.layer = layer
         self.use_raw = use_raw
         self.device = device
@@ -453,7 +458,10 @@ class YOTOSelector(ModelFileMixin, PanelPredictorMixin, SelectorMixin, BaseEstim
             rng = np.random.default_rng(seed)
             train_idx, val_idx = self._split(inputs, rng)
             data, panel = self._prepare_columns(inputs, panel, train_idx, val_idx)
-            data, structure = self._structure_targets(inputs, data, seed)
+            data, structure = with_structure(inputs.source, data,
+                self.structure_components, self.structure_weight, seed)  # fmt: skip
+            panel = with_markers(panel, inputs.tasks, data, self.marker_coverage,
+                                 self.marker_task, seed)  # fmt: skip
             losses = self._task_losses(inputs, structure, train_idx, device)
             state = self._fit_stochastic(
                 inputs, panel, data, losses, hidden, seed, rng, device
@@ -571,23 +579,6 @@ class YOTOSelector(ModelFileMixin, PanelPredictorMixin, SelectorMixin, BaseEstim
         data = TrainingData(source, inputs.Y, train_idx, val_idx, mean, scale)
         return replace(data, n_jobs=self.n_jobs), panel
 
-    def _structure_targets(
-        self, inputs: _Inputs, data: TrainingData, seed: int
-    ) -> tuple[TrainingData, list[float]]:
-        """The top principal components as auxiliary targets (``structure_*``)."""
-        if not self.structure_components:
-            return data, []
-        rng = np.random.default_rng(seed + 2)  # not the training RNG
-        Y, weights = structure_targets(
-            inputs.source,
-            data.Y,
-            data.train_idx,
-            int(self.structure_components),
-            float(self.structure_weight),
-            rng,
-        )
-        return replace(data, Y=Y), weights
-
     def _task_losses(
         self,
         inputs: _Inputs,
@@ -640,6 +631,8 @@ class YOTOSelector(ModelFileMixin, PanelPredictorMixin, SelectorMixin, BaseEstim
                 loads=panel.loads,
                 budget=panel.budget,
                 penalties=panel.penalties,
+                markers=panel.markers,
+                marker_weight=float(self.marker_coverage),
             )
             generator = torch.Generator(device=device)
             generator.manual_seed(seed + 1)

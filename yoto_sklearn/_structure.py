@@ -12,11 +12,12 @@ iteration, one for the projection onto the components, one to project every cell
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
+from ._reads import row_blocks
 from .sources import RowSource
 
 POWER_ITERATIONS = 4  # as scikit-learn's randomized_svd (n_iter="auto")
@@ -32,32 +33,11 @@ class Components:
     explained_variance: np.ndarray  # (m,) over the training cells
 
 
-def _chunks(source: RowSource, rows: np.ndarray):
-    """``(positions in rows, float64 block)`` for the chunks holding ``rows``."""
-    keep = np.zeros(source.n_obs, dtype=bool)
-    keep[rows] = True
-    position = np.full(source.n_obs, -1, dtype=np.int64)
-    position[rows] = np.arange(len(rows))
-    for start, block in source.chunks():
-        stop = start + block.shape[0]
-        wanted = np.flatnonzero(keep[start:stop])
-        if len(wanted) == 0:
-            continue
-        if len(wanted) < block.shape[0]:
-            block = block[wanted]
-        block = (
-            block.astype(np.float64)
-            if sp.issparse(block)
-            else np.asarray(block, dtype=np.float64)
-        )
-        yield position[start + wanted], block
-
-
 def _times(source: RowSource, rows: np.ndarray, mean: np.ndarray, right: np.ndarray):
     """``(X[rows] - mean) @ right``, chunk by chunk (n_rows x l)."""
     out = np.empty((len(rows), right.shape[1]))
     shift = mean @ right
-    for pos, block in _chunks(source, rows):
+    for pos, block in row_blocks(source, rows):
         out[pos] = np.asarray(block @ right) - shift
     return out
 
@@ -67,7 +47,7 @@ def _transposed_times(
 ) -> np.ndarray:
     """``(X[rows] - mean).T @ left``, chunk by chunk (n_vars x l)."""
     out = np.zeros((source.n_vars, left.shape[1]))
-    for pos, block in _chunks(source, rows):
+    for pos, block in row_blocks(source, rows):
         part = left[pos]
         out += np.asarray(block.T @ part)
         out -= np.outer(mean, part.sum(axis=0))
@@ -77,7 +57,7 @@ def _transposed_times(
 def column_means(source: RowSource, rows: np.ndarray) -> np.ndarray:
     """Mean of every column over ``rows`` (float64), chunk by chunk."""
     total = np.zeros(source.n_vars)
-    for _, block in _chunks(source, rows):
+    for _, block in row_blocks(source, rows):
         total += np.asarray(block.sum(axis=0)).ravel()
     return total / max(len(rows), 1)
 
@@ -134,3 +114,19 @@ def structure_targets(
     scores /= np.where(spread > 0, spread, 1.0)
     share = pcs.explained_variance / max(pcs.explained_variance.sum(), 1e-300)
     return np.hstack([Y, scores.astype(np.float32)]), [float(weight * w) for w in share]
+
+
+def with_structure(
+    source: RowSource, data: Any, n_components: int, weight: float, seed: int
+) -> tuple[Any, list[float]]:
+    """The fit's ``TrainingData`` with the structure targets, and their weights.
+
+    ``structure_components`` = 0 returns ``data`` unchanged and no weights. The
+    SVD draws from its own generator, so the training RNG is untouched.
+    """
+    if not n_components:
+        return data, []
+    rng = np.random.default_rng(seed + 2)
+    Y, weights = structure_targets(source, data.Y, data.train_idx,
+                                   int(n_components), float(weight), rng)  # fmt: skip
+    return replace(data, Y=Y), weights

@@ -76,6 +76,8 @@ PARAMETER_CONSTRAINTS: dict[str, list] = {
     "use_raw": ["boolean"],
     "structure_components": [Number(Integral, 0, None, closed="left")],
     "structure_weight": [Number(Real, 0, None, closed="neither")],
+    "marker_coverage": [Number(Real, 0, None, closed="left")],
+    "marker_task": [str, Number(Integral, 0, None, closed="left"), None],
     "n_threads": [None, StrOptions({"auto"}), Number(Integral, 1, None, closed="left")],
     "n_jobs": [None, Integral],
     "callbacks": [None, list, tuple],
