@@ -5,6 +5,8 @@ training cells as auxiliary targets) on every benchmark dataset, 5 seeds,
 k = 10, 25, 50, on the splits of ``run_benchmark.py``: the heads' test macro-F1
 (R^2 for regression) on the label tasks, and spapros's yardstick on the test cells
 (``yardstick.score``: forest accuracy, kNN overlap, cluster NMI, gene correlation).
+The variant ``markers1`` (``marker_coverage=1``: a marker for every class of the
+first classification task) is measured on the same runs.
 
     python benchmarks/structure_study.py [--datasets zeisel] [--seeds 0,1]
     python benchmarks/structure_study.py --report   # results/structure_study.md
@@ -83,7 +85,9 @@ def report(path=CSV) -> str:
         "splits, ± its standard error. `heads`: YOTO's own test macro-F1 (R² for "
         "regression tasks); the other rows are spapros's yardstick on the test "
         "cells (forest accuracy per classification task; kNN overlap, cluster "
-        "NMI and gene correlation over all genes; higher is better everywhere)."
+        "NMI and gene correlation over all genes; higher is better everywhere). "
+        "`markers1` is not a structure option: `marker_coverage=1` (a marker for "
+        "every class of the first classification task), measured on the same runs."
     )
     for name, d in data.groupby("dataset", sort=False):
         L += ["", f"## {name}", ""]
