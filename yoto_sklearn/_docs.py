@@ -119,7 +119,10 @@ n_jobs : int or None, default=None
     own rows (a backed h5ad or SOMA experiment is reopened by path); results
     are merged in row order, so they equal the serial pass bit for bit.
     ``None`` or 1: serial. Worth it when reading dominates (a large file, a
-    remote SOMA experiment); in memory the copies usually cost more.""",
+    remote SOMA experiment) and cores are idle; in memory the copies usually
+    cost more. The serial pass already reads ahead in a thread: on 2 cores,
+    10^6 SOMA cells took 20.0 s serial, 19.1 s on 2 processes, 16.3 s on 2
+    threads (``joblib.parallel_config(backend="threading")``).""",
     "X_test": """\
 X : {array-like, sparse matrix, AnnData, RowSource} of shape (n_samples, n_features)
     Test cells.""",
