@@ -188,6 +188,20 @@ def _stability(**kwargs: Any) -> Callable[[], Any]:
     return lambda: panel_stability(YOTOSelector(**FAST), X0, Y0, **kwargs)
 
 
+def _inputs_cases(prefix: str, what: str, **params: Any) -> list[Case]:
+    """An option on half-labelled, CSR and backed input: it fits, right size."""
+    return [
+        Case(f"{prefix}_missing_labels", f"{what}, half the labels missing",
+             fit(y=np.where(np.arange(N) < 30, Y0, np.nan), **params),
+             check=lambda s: s.k_ == 3),
+        Case(f"{prefix}_sparse", f"{what} on CSR input",
+             fit(X=sp.csr_matrix(X0), **params), check=lambda s: s.k_ == 3),
+        Case(f"{prefix}_backed", f"{what} on a backed AnnData matrix",
+             lambda: YOTOSelector(**FAST, **params).fit(_backed(), Y0),
+             check=lambda s: s.n_features_in_ == G),
+    ]  # fmt: skip
+
+
 # fmt: off
 CASES = [
     # ---- structure heads
@@ -204,14 +218,7 @@ CASES = [
     Case("structure_regression", "structure heads with a regression task",
          fit(y=X0[:, 2] * 2, structure_components=3),
          check=lambda s: s.task_types_ == ["regression"]),
-    Case("structure_missing_labels", "structure heads, half the labels missing",
-         fit(y=np.where(np.arange(N) < 30, Y0, np.nan), structure_components=3),
-         check=lambda s: s.k_ == 3),
-    Case("structure_sparse", "structure heads on CSR input",
-         fit(X=sp.csr_matrix(X0), structure_components=3), check=lambda s: s.k_ == 3),
-    Case("structure_backed", "structure heads on a backed AnnData matrix",
-         lambda: YOTOSelector(**FAST, structure_components=3).fit(_backed(), Y0),
-         check=lambda s: s.n_features_in_ == G),
+    *_inputs_cases("structure", "structure heads", structure_components=3),
     Case("structure_binarize", "structure heads with `binarize=True`",
          fit(structure_components=2, binarize=True), check=lambda s: s.k_ == 3),
     # ---- marker coverage
@@ -238,14 +245,7 @@ CASES = [
     Case("marker_task_by_name", "`marker_task='ct'` with a regression task first",
          fit(y=pd.DataFrame({"r": X0[:, 2] * 2, "ct": Y0}), marker_coverage=1.0,
              marker_task="ct"), check=lambda s: s.task_names_ == ["r", "ct"]),
-    Case("marker_missing_labels", "marker coverage, half the labels missing",
-         fit(y=np.where(np.arange(N) < 30, Y0, np.nan), marker_coverage=1.0),
-         check=lambda s: s.k_ == 3),
-    Case("marker_sparse", "marker coverage on CSR input",
-         fit(X=sp.csr_matrix(X0), marker_coverage=1.0), check=lambda s: s.k_ == 3),
-    Case("marker_backed", "marker coverage on a backed AnnData matrix",
-         lambda: YOTOSelector(**FAST, marker_coverage=1.0).fit(_backed(), Y0),
-         check=lambda s: s.n_features_in_ == G),
+    *_inputs_cases("marker", "marker coverage", marker_coverage=1.0),
     Case("marker_excluded", "marker coverage with the marker gene excluded",
          fit(marker_coverage=1.0, excluded_genes=[0]),
          check=lambda s: 0 not in s.support_),
