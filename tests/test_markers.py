@@ -9,8 +9,14 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from yoto_sklearn import YOTOSelector
-from yoto_sklearn._markers import MAX_CELLS, one_vs_rest_auroc, sample_cells
+from yoto_sklearn._markers import (
+    MAX_CELLS,
+    marker_table,
+    one_vs_rest_auroc,
+    sample_cells,
+)
 from yoto_sklearn._network import YOTONetwork, marker_gain
+from yoto_sklearn.sources import ArraySource
 
 
 def _counts_like(rng, n, g):
@@ -39,6 +45,24 @@ def test_auroc_of_an_absent_class_is_neutral():
     assert table.shape == (2, 3)
     assert np.all(table[:, 1] == 0.5)
     assert np.all(table[:, 2] == 1.0)  # class 2 holds the larger values
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_marker_table_reads_the_training_rows_chunk_by_chunk(sparse):
+    """The table from a source read in chunks of 7 rows: the AUROC of the
+    labelled training rows only, one column per class of the task."""
+    rng = np.random.default_rng(1)
+    X = _counts_like(rng, 60, 5)
+    codes = rng.integers(0, 4, size=60).astype(float)
+    codes[::9] = np.nan  # unlabelled cells are left out
+    train = np.arange(60)[np.arange(60) % 5 != 0]  # validation rows are left out
+    source = ArraySource(sp.csr_matrix(X) if sparse else X, chunk_rows=7)
+    table = marker_table(source, codes, train, 5, rng)  # a 5th class never seen
+    used = train[~np.isnan(codes[train])]
+    expected = one_vs_rest_auroc(X[used], codes[used].astype(int))
+    assert table.dtype == np.float32 and table.shape == (5, 5)
+    np.testing.assert_allclose(table[:, :4], expected, atol=1e-6)
+    assert np.all(table[:, 4] == 0.5)
 
 
 def test_sample_cells_caps_each_class():

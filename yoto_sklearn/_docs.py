@@ -85,7 +85,8 @@ marker_coverage : float, default=0.0
     classifiers and panel designers read a panel): before training, each
     gene's one-vs-rest AUROC per class is computed on the training cells (at
     most 10,000, exact ranks, see :mod:`yoto_sklearn._markers`; 6 s for 10,000
-    cells x 20,000 genes on one core, and fit times otherwise unchanged); at every
+    cells x 20,000 genes, 5 % non-zero, on one core, and fit times otherwise
+    unchanged); at every
     selection step the genes that would most improve a class's best marker in
     the sampled panel are pulled towards it. The network is still what picks
     the panel; 0 (default) leaves the term out. ``benchmarks/TUNING.md`` has

@@ -15,7 +15,7 @@ than every other cell, 0.5 for no difference). It is computed once before
 training, from the training cells labelled for the task (at most
 :data:`MAX_CELLS`, sampled class by class beyond that), with exact ranks, a block
 of genes at a time, from the row source's chunks: nothing but the sampled cells
-is held, and those as sparse rows when the source is sparse. The selection term
+is held (float32; sparse rows when the source is sparse). The selection term
 itself lives with the network (``_network.marker_gain``).
 """
 
@@ -130,7 +130,7 @@ def marker_table(
     cells = sample_cells(codes, np.asarray(rows), rng)
     parts, order = [], []
     for pos, block in row_blocks(source, cells):
-        parts.append(block)
+        parts.append(block.astype(np.float32))  # ranks need only the order
         order.append(pos)
     if not parts:
         return np.full((source.n_vars, n_classes), 0.5, dtype=np.float32)
