@@ -288,11 +288,10 @@ class YOTONetwork(nn.Module):
         self.constrained = self.constrained or self.budget is not None
         if markers is not None and marker_weight > 0:
             # an excluded gene is never a candidate (required ones count as the
-            # panel's markers: they are always in it)
+            # panel's markers: they are always in it); a copy, the caller's
+            # table stays as it was
             markers = torch.as_tensor(markers).float().clone()
-            markers[
-                blocked & ~torch.isin(torch.arange(self.n_features), required_idx)
-            ] = 0.0
+            markers[torch.as_tensor(list(excluded), dtype=torch.long)] = 0.0
         else:
             markers = None
         self.marker_weight = float(marker_weight)
