@@ -3,11 +3,14 @@
 TileDB decompresses whole tiles. With tiledbsoma's default tiling (2,048 x 2,048
 space tiles, 100,000 values per data tile) a read of 50 panel columns touches
 almost every tile of its rows, so it costs nearly as much as a read of every gene.
-Narrow column tiles let a panel read skip most tiles, at a price for the row reads
-that training makes. This script writes the same cells (``bench_scale.blocks``,
-the data of ``bench_soma.py``) as one SOMA experiment per X layout, block by
-block (``bench_soma.write_soma_chunked``), and times reads through ``SomaSource``,
-per layout (median of 3, in one process, layouts interleaved):
+Narrow column tiles (or a column-major X, whose tiles each hold one gene) let a
+panel read skip most tiles, at a price for the row reads that training makes. This
+script writes the same cells (``bench_scale.blocks``, the data of ``bench_soma.py``)
+as one SOMA experiment per X layout, block by block
+(``bench_soma.write_soma_chunked``), and as a backed h5ad (``bench_scale.generate``,
+the reference of issue 18's prediction target), and times reads through
+``SomaSource`` / ``BackedSource`` (median of 3, in one process, storages
+interleaved):
 
 - ``row chunk``: one training chunk of every gene (``chunk_rows`` cells);
 - ``panel chunk``: the same cells, 50 columns (the 20 marker genes and 30 others);
@@ -36,20 +39,26 @@ sys.path.insert(0, str(HERE))
 
 from bench_atlas import CACHE, RESULTS  # noqa: E402
 
-# name -> tiledbsoma platform_config of the X array (None: tiledbsoma's defaults)
+# name -> X's tiling (space tile rows, genes, values per data tile, cell and tile
+# order) as tiledbsoma platform_config (None: tiledbsoma's defaults)
 LAYOUTS = {
     "default (2048 x 2048, capacity 100,000)": None,
-    "2048 x 64, capacity 4,096": (2048, 64, 4096),
-    "8192 x 16, capacity 2,048": (8192, 16, 2048),
+    "2048 x 64, capacity 4,096": (2048, 64, 4096, "row-major"),
+    "8192 x 16, capacity 2,048": (8192, 16, 2048, "row-major"),
+    "column-major, 131072 x 1, capacity 100,000": (131072, 1, 100_000, "col-major"),
 }
+H5AD = "h5ad (backed CSR, page-cached)"
 
 
-def _config(layout: tuple[int, int, int] | None) -> dict | None:
+def _config(layout: tuple[int, int, int, str] | None) -> dict | None:
     if layout is None:
         return None
-    rows, cols, capacity = layout
+    rows, cols, capacity, order = layout
     dims = {"soma_dim_0": {"tile": rows}, "soma_dim_1": {"tile": cols}}
-    return {"tiledb": {"create": {"capacity": capacity, "dims": dims}}}
+    create = {"capacity": capacity, "dims": dims}
+    if order != "row-major":
+        create.update(cell_order=order, tile_order=order)
+    return {"tiledb": {"create": create}}
 
 
 def _size_mb(path: Path) -> float:
@@ -57,9 +66,12 @@ def _size_mb(path: Path) -> float:
 
 
 def main() -> None:
+    import anndata
+    from bench_scale import generate
     from bench_soma import write_soma_chunked
 
     from yoto_sklearn.soma import SomaSource
+    from yoto_sklearn.sources import BackedSource
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--cells", type=int, default=100_000)
@@ -80,13 +92,19 @@ def main() -> None:
         rec[name] = {"layout": name, "write_s": time.perf_counter() - t0}
         rec[name]["size_mb"] = _size_mb(uri)
         sources[name] = (uri, SomaSource(str(uri)))
+    path = CACHE / f"layout_{n}x{g}_{a.density}.h5ad"
+    t0 = time.perf_counter()
+    generate(path, n, g, a.density, 0)
+    rec[H5AD] = {"layout": H5AD, "write_s": time.perf_counter() - t0}
+    rec[H5AD]["size_mb"] = path.stat().st_size / 2**20
+    sources[H5AD] = (path, BackedSource(anndata.read_h5ad(path, backed="r").X))
     rows = next(iter(sources.values()))[1].chunk_rows(1)
     reads = {  # the second row chunk; then every cell's panel, as predict reads it
         "row_chunk_s": lambda s: s.read_chunk(rows, min(2 * rows, n)),
         "panel_chunk_s": lambda s: s.read_panel(cols, rows, min(2 * rows, n)),
         "panel_all_s": lambda s: list(s.panel_chunks(cols)),
     }
-    times = {name: {k: [] for k in reads} for name in LAYOUTS}
+    times = {name: {k: [] for k in reads} for name in sources}
     for _ in range(a.repeats):
         for name, (_, source) in sources.items():
             for key, read in reads.items():
@@ -95,12 +113,16 @@ def main() -> None:
                 times[name][key].append(time.perf_counter() - t0)
     for name, (uri, source) in sources.items():
         rec[name]["panel_rows"] = source.panel_rows(cols)
-        shutil.rmtree(uri, ignore_errors=True)
+        if uri.is_dir():
+            shutil.rmtree(uri, ignore_errors=True)
+        else:
+            uri.unlink()
         rec[name].update({k: float(np.median(v)) for k, v in times[name].items()})
     table = pd.DataFrame(list(rec.values()))
     RESULTS.mkdir(exist_ok=True)
     table.to_csv(RESULTS / "bench_soma_layout.csv", index=False)
     base = table.iloc[0]
+    h5ad = table.set_index("layout").loc[H5AD]
     lines = [
         "# SOMA tiling: row reads vs panel reads "
         "(generated by `benchmarks/bench_soma_layout.py`)",
@@ -109,12 +131,14 @@ def main() -> None:
         f"X layout (space tile rows x genes, values per data tile), read through "
         f"`SomaSource`; a row chunk is {rows:,} cells; 50 panel columns; "
         f"`panel, all cells` is every cell's panel as prediction reads it (blocks of "
-        f"`panel rows` cells); medians of {a.repeats}; {os.cpu_count()} cores "
+        f"`panel rows` cells); `x h5ad`: against the same reads from the backed "
+        f"h5ad of the same cells, issue 18's reference for prediction (target: "
+        f"0.5); medians of {a.repeats}; {os.cpu_count()} cores "
         "shared with other jobs (see NOTE.md).",
         "",
         "| layout | MB | write s | row chunk s | x default | panel chunk s | "
-        "x default | panel rows | panel, all cells s | x default |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "x default | panel rows | panel, all cells s | x default | x h5ad |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for _, r in table.iterrows():
         lines.append(
@@ -122,7 +146,8 @@ def main() -> None:
             f"{r.row_chunk_s:.3f} | {r.row_chunk_s / base.row_chunk_s:.2f} | "
             f"{r.panel_chunk_s:.3f} | {r.panel_chunk_s / base.panel_chunk_s:.2f} | "
             f"{r.panel_rows:,} | {r.panel_all_s:.2f} | "
-            f"{r.panel_all_s / base.panel_all_s:.2f} |"
+            f"{r.panel_all_s / base.panel_all_s:.2f} | "
+            f"{r.panel_all_s / h5ad.panel_all_s:.2f} |"
         )
     text = "\n".join(lines) + "\n"
     (RESULTS / "bench_soma_layout.md").write_text(text)
