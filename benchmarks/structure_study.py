@@ -5,14 +5,18 @@ training cells as auxiliary targets) on every benchmark dataset, 5 seeds,
 k = 10, 25, 50, on the splits of ``run_benchmark.py``: the heads' test macro-F1
 (R^2 for regression) on the label tasks, and spapros's yardstick on the test cells
 (``yardstick.score``: forest accuracy, kNN overlap, cluster NMI, gene correlation).
-The variant ``markers1`` (``marker_coverage=1``: a marker for every class of the
-first classification task) is measured on the same runs.
+Two marker variants are measured on the same runs: ``markers1``
+(``marker_coverage=1``: the selection is pulled towards a marker for every class
+of the first classification task) and ``req_markers`` (the best one-vs-rest AUROC
+gene of each of those classes on the training cells, passed as
+``required_genes``; the rest of the panel is YOTO's choice).
 
     python benchmarks/structure_study.py [--datasets zeisel] [--seeds 0,1]
     python benchmarks/structure_study.py --report   # results/structure_study.md
 
-Rows go to ``results/structure_study.csv`` (resumable). TUNING.md quotes the
-report.
+Rows go to ``results/structure_study.csv`` (resumable; ``--csv`` writes elsewhere,
+for processes side by side, whose rows are then appended to it). TUNING.md quotes
+the report.
 """
 
 from __future__ import annotations
@@ -42,11 +46,48 @@ VARIANTS = {
     "pcs10_w3": {"structure_components": 10, "structure_weight": 3.0},
     # not a structure option: marker coverage of the first classification task
     "markers1": {"marker_coverage": 1.0},
+    # the best marker of each of those classes required (best_markers)
+    "req_markers": {},
 }
 
 
-def run(datasets, seeds, ks, variants, threads, log):
-    rows = pd.read_csv(CSV).to_dict("records") if os.path.exists(CSV) else []
+# what the report says of a variant that is not a structure option
+NOTES = {
+    "markers1": " `markers1` is not a structure option: `marker_coverage=1` "
+    "(selection pulled towards a marker for every class of the first "
+    "classification task), measured on the same runs.",
+    "req_markers": " `req_markers`: that task's best one-vs-rest AUROC gene per "
+    "class on the training cells as `required_genes` (`best_markers`); its `off` "
+    "rows were run beside it on the same machine (the same code and seeds give "
+    "other floats on another CPU, so the `off` rows of `structure_study.csv` are "
+    "not paired with it).",
+}
+
+
+def best_markers(X, Y: pd.DataFrame, task_types: dict[str, str]) -> list[int]:
+    """The gene with the highest one-vs-rest AUROC for each class of the first
+    classification task, on the training cells labelled for it (Mann-Whitney U,
+    ties counted half), each gene once: a class whose best gene is taken gets its
+    next best."""
+    from scipy.stats import rankdata
+
+    task = next(t for t, kind in task_types.items() if kind == "classification")
+    y = Y[task].to_numpy()
+    labelled = np.flatnonzero(pd.notna(y))
+    codes = pd.Categorical(y[labelled]).codes
+    cells = X[labelled]
+    ranks = rankdata(cells.toarray() if hasattr(cells, "toarray") else cells, axis=0)
+    picked: list[int] = []
+    for c in range(codes.max() + 1):
+        inside = codes == c
+        n_in, n_out = inside.sum(), len(codes) - inside.sum()
+        auc = (ranks[inside].sum(0) - n_in * (n_in + 1) / 2) / (n_in * n_out)
+        picked.append(int(next(g for g in np.argsort(-auc) if g not in picked)))
+    return picked
+
+
+def run(datasets, seeds, ks, variants, threads, log, csv=CSV):
+    rows = pd.read_csv(csv).to_dict("records") if os.path.exists(csv) else []
     done = {(r["dataset"], r["seed"], r["k"], r["variant"]) for r in rows}
     for name in datasets:
         ds = load(name)
@@ -58,6 +99,8 @@ def run(datasets, seeds, ks, variants, threads, log):
                     if (name, seed, k, variant) in done:
                         continue
                     params = dict(VARIANTS[variant], n_threads=threads)
+                    if variant == "req_markers":
+                        params["required_genes"] = best_markers(Xtr, Ytr, ds.task_types)
                     est, fit_s = fit_yoto(Xtr, Ytr, ds.task_types, k, seed, params)
                     pred = yoto_predictions(est, Xte, list(ds.task_types))
                     heads = score_predictions(Yte, pred, ds.task_types)
@@ -69,25 +112,26 @@ def run(datasets, seeds, ks, variants, threads, log):
                         rows.append(dict(base, task=f.task, metric=f.metric,
                                          value=f.value))  # fmt: skip
                     rows.append(dict(base, task="-", metric="fit_s", value=fit_s))
-                    pd.DataFrame(rows).to_csv(CSV, index=False)
+                    pd.DataFrame(rows).to_csv(csv, index=False)
                     shown = ", ".join(f"{t}={v:.3f}" for t, v in heads.items())
                     log(f"{name} seed={seed} k={k} {variant}: {fit_s:.0f}s, {shown}")
 
 
 def report(path=CSV) -> str:
+    """Tables of ``path`` (a CSV of :func:`run`), written next to it as ``.md``."""
     data = pd.read_csv(path)
     data = data[data["metric"].isin(["heads", *FAMILIES])]
-    L = ["# Structure heads: gains and costs", ""]
+    title = "Structure heads" if path == CSV else "Marker variants"
+    L = [f"# {title}: gains and costs", ""]
     L.append(
         "Generated by `benchmarks/structure_study.py` from "
-        "`results/structure_study.csv`. Mean over seeds (n) of the test-cell "
+        f"`results/{os.path.basename(path)}`. Mean over seeds (n) of the test-cell "
         "values; `Δ` is the paired mean difference to `off` on the same seeds and "
         "splits, ± its standard error. `heads`: YOTO's own test macro-F1 (R² for "
         "regression tasks); the other rows are spapros's yardstick on the test "
         "cells (forest accuracy per classification task; kNN overlap, cluster "
-        "NMI and gene correlation over all genes; higher is better everywhere). "
-        "`markers1` is not a structure option: `marker_coverage=1` (a marker for "
-        "every class of the first classification task), measured on the same runs."
+        "NMI and gene correlation over all genes; higher is better everywhere)."
+        + "".join(NOTES[v] for v in NOTES if v in set(data["variant"]))
     )
     for name, d in data.groupby("dataset", sort=False):
         L += ["", f"## {name}", ""]
@@ -118,7 +162,7 @@ def report(path=CSV) -> str:
             label = FAMILIES.get(metric, "heads (labels)")
             L.append(f"| {task} | {label} | {k} | " + " | ".join(cells) + " |")
     text = "\n".join(L) + "\n"
-    with open(os.path.join(RESULTS, "structure_study.md"), "w") as fh:
+    with open(os.path.splitext(path)[0] + ".md", "w") as fh:
         fh.write(text)
     return text
 
@@ -130,10 +174,11 @@ def main(argv=None):
     p.add_argument("--ks", default="10,25,50")
     p.add_argument("--variants", default=",".join(VARIANTS))
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--csv", default=CSV, help="where rows go (default: the study's)")
     p.add_argument("--report", action="store_true")
     a = p.parse_args(argv)
     if a.report:
-        print(report())
+        print(report(a.csv))
         return
     start = time.perf_counter()
 
@@ -147,6 +192,7 @@ def main(argv=None):
         a.variants.split(","),
         a.threads,
         log,
+        a.csv,
     )
     print(report())
 
