@@ -170,16 +170,16 @@ def _structure_lines() -> list[str]:
     return lines
 
 
-def _marker_lines() -> list[str]:
-    """marker_coverage (issue 23), from results/structure_study.csv."""
-    path = os.path.join(HERE, "results", "structure_study.csv")
+def _variant_parts(path: str, variant: str) -> list[str]:
+    """Per dataset, the paired mean change of ``variant`` against ``off`` in a
+    ``structure_study.py`` CSV: the heads and each yardstick family, per task."""
     if not os.path.exists(path):
         return []
     tab = pd.read_csv(path)
-    if "markers1" not in set(tab.variant):
+    if variant not in set(tab.variant):
         return []
     key = ["dataset", "seed", "k", "task", "metric"]
-    delta = _paired_change(tab, key, "value", "off", "markers1").reset_index()
+    delta = _paired_change(tab, key, "value", "off", variant).reset_index()
     families = {
         "heads": "heads",
         "forest_clfs accuracy": "forest",
@@ -202,15 +202,38 @@ def _marker_lines() -> list[str]:
             )
             cells.append(f"{label} {shown}")
         parts.append(f"{dataset} ({d.seed.nunique()} seeds): " + "; ".join(cells))
-    return [
-        "- `marker_coverage=0` (off) kept as the default (issue 23). The option "
-        "pulls, during selection, the genes that would give each class of the "
-        "first classification task a better single-gene marker "
-        "(`benchmarks/structure_study.py`, variant `markers1` = "
-        "`marker_coverage=1`, k = 10, 25, 50; heads = YOTO's test score, the "
-        "rest spapros's yardstick on the test cells). Paired mean change "
-        "against the defaults: " + "; ".join(parts) + "."
-    ]
+    return parts
+
+
+def _marker_lines() -> list[str]:
+    """marker_coverage and required markers (issue 23), from the study CSVs."""
+    lines = []
+    parts = _variant_parts(
+        os.path.join(HERE, "results", "structure_study.csv"), "markers1"
+    )
+    if parts:
+        lines.append(
+            "- `marker_coverage=0` (off) kept as the default (issue 23). The option "
+            "pulls, during selection, the genes that would give each class of the "
+            "first classification task a better single-gene marker "
+            "(`benchmarks/structure_study.py`, variant `markers1` = "
+            "`marker_coverage=1`, k = 10, 25, 50; heads = YOTO's test score, the "
+            "rest spapros's yardstick on the test cells). Paired mean change "
+            "against the defaults: " + "; ".join(parts) + "."
+        )
+    path = os.path.join(HERE, "results", "marker_required.csv")
+    parts = _variant_parts(path, "req_markers")
+    if parts:
+        lines.append(
+            "- Not adopted (issue 23): a share of the panel reserved for markers, the "
+            "best one-vs-rest AUROC gene of each class of the first classification "
+            "task on the training cells passed as `required_genes` (7 genes on "
+            "Zeisel, 10 on pbmc68k, 8 on the synthetic set; variant `req_markers` of "
+            "`benchmarks/structure_study.py`, k = 10, 25, 50, `off` rerun beside it "
+            "on the same machine, `results/marker_required.md`). Paired mean change "
+            "against the defaults: " + "; ".join(parts) + "."
+        )
+    return lines
 
 
 def _small_data_lines() -> list[str]:
