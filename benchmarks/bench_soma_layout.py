@@ -39,13 +39,20 @@ sys.path.insert(0, str(HERE))
 
 from bench_atlas import CACHE, RESULTS  # noqa: E402
 
+from yoto_sklearn.soma import PANEL_TILING  # noqa: E402
+
 # name -> X's tiling (space tile rows, genes, values per data tile, cell and tile
 # order) as tiledbsoma platform_config (None: tiledbsoma's defaults)
 LAYOUTS = {
     "default (2048 x 2048, capacity 100,000)": None,
-    "2048 x 64, capacity 4,096": (2048, 64, 4096, "row-major"),
     "8192 x 16, capacity 2,048": (8192, 16, 2048, "row-major"),
-    "column-major, 131072 x 1, capacity 100,000": (131072, 1, 100_000, "col-major"),
+    "column-major, 131072 x 16, capacity 2,048": (131072, 16, 2048, "col-major"),
+    "panel layer (`write_panel_layer`: 32768 x 4, capacity 2,048)": (
+        PANEL_TILING["cells_per_tile"],
+        PANEL_TILING["genes_per_tile"],
+        PANEL_TILING["capacity"],
+        "row-major",
+    ),
 }
 H5AD = "h5ad (backed CSR, page-cached)"
 

@@ -15,7 +15,7 @@ from yoto_sklearn import YOTOSelector
 soma_io = pytest.importorskip("tiledbsoma.io")
 anndata = pytest.importorskip("anndata")
 
-from yoto_sklearn.soma import SomaSource  # noqa: E402
+from yoto_sklearn.soma import SomaSource, write_panel_layer  # noqa: E402
 
 FIT = dict(k=3, max_iter=6, n_threads=1, random_state=0, device="cpu")
 
@@ -126,9 +126,9 @@ class _LoggedSoma(SomaSource):
 
     log: list = []
 
-    def _matrix(self, rows, var_ids):
+    def _matrix(self, rows, var_ids, layer=None):
         _LoggedSoma.log.append((len(rows), tuple(sorted(var_ids.tolist()))))
-        return super()._matrix(rows, var_ids)
+        return super()._matrix(rows, var_ids, layer)
 
 
 def test_refinement_reads_only_the_panel_columns(atlas):
@@ -239,6 +239,7 @@ def test_pickles_and_runs_in_grid_search_with_two_workers(atlas):
         (dict(uri="{h5ad}"), "not a readable SOMA experiment"),
         (dict(measurement="ATAC"), "Measurement 'ATAC' not in"),
         (dict(X_layer="raw"), "X layer 'raw' not in"),
+        (dict(panel_layer="panel"), "X layer 'panel' not in"),
         (dict(obs_value_filter="tissue == 'brain'"), "selects 0 cells"),
         (dict(obs_value_filter="tissue ==="), "value filter failed"),
         (dict(genes=["G1", "NOPE"]), "not in var"),
@@ -327,3 +328,82 @@ def test_binarize_acts_on_a_soma_source(atlas):
         np.testing.assert_array_equal(u, v)
     raw = YOTOSelector(**FIT).fit(SomaSource(uri), "cell_type")
     assert not np.array_equal(raw.scores_, a.scores_)
+
+
+def test_panel_layer_holds_the_same_values_and_serves_the_panel_reads(tmp_path):
+    """write_panel_layer copies X chunk by chunk into narrow gene tiles; a source
+    with panel_layer gives the fit and the predictions of the plain source (the
+    same values, in longer panel blocks) and reads its panels from that layer."""
+    import pyarrow as pa
+    import tiledbsoma
+
+    adata = _adata(n=300)
+    uri = str(tmp_path / "atlas")
+    soma_io.from_anndata(uri, adata, measurement_name="RNA")
+    assert write_panel_layer(uri, chunk_rows=70, genes_per_tile=2) == "panel"
+    with tiledbsoma.Experiment.open(uri) as exp:
+        X = exp.ms["RNA"].X
+        tables = {n: X[n].read().tables().concat() for n in ("data", "panel")}
+    as_csr = {
+        n: sp.csr_matrix(
+            (
+                t.column("soma_data").to_numpy(),
+                (t.column("soma_dim_0").to_numpy(), t.column("soma_dim_1").to_numpy()),
+            ),
+            shape=adata.shape,
+        )  # fmt: skip
+        for n, t in tables.items()
+    }
+    assert (as_csr["panel"] != as_csr["data"]).nnz == 0
+    assert as_csr["panel"].nnz == adata.X.nnz
+    plain = SomaSource(uri, chunk_rows=50)
+    layered = SomaSource(uri, chunk_rows=50, panel_layer="panel")
+    cols = np.array([3, 4, 20])  # 3 of 15 two-gene tiles: blocks of 5 chunks' cells
+    assert (plain.panel_rows(cols), layered.panel_rows(cols)) == (50, 250)
+    a = YOTOSelector(**FIT).fit(plain, "cell_type")
+    b = YOTOSelector(**FIT).fit(layered, "cell_type")
+    np.testing.assert_array_equal(a.support_, b.support_)
+    np.testing.assert_allclose(
+        b.predict_proba(layered), a.predict_proba(plain), rtol=0, atol=1e-12
+    )
+    # the panel reads go to the panel layer: a layer of other values moves them
+    with tiledbsoma.Experiment.open(uri, "w") as exp:
+        other = exp.ms["RNA"].X.add_new_sparse_ndarray(
+            "doubled", type=pa.float32(), shape=adata.shape
+        )
+        t = tables["data"]
+        other.write(
+            pa.table(
+                {
+                    "soma_dim_0": t.column("soma_dim_0"),
+                    "soma_dim_1": t.column("soma_dim_1"),
+                    "soma_data": pa.compute.multiply(t.column("soma_data"), 2.0),
+                }
+            )
+        )
+    doubled = SomaSource(uri, chunk_rows=50, panel_layer="doubled")
+    assert not np.allclose(a.predict_proba(doubled), a.predict_proba(plain))
+
+
+def test_panel_layer_bad_input_gets_one_clear_error(tmp_path):
+    adata = _adata(n=100)
+    uri = str(tmp_path / "atlas")
+    soma_io.from_anndata(uri, adata, measurement_name="RNA")
+    write_panel_layer(uri)
+    with pytest.raises(ValueError, match="already exists"):
+        write_panel_layer(uri)
+    with pytest.raises(ValueError, match="X layer 'raw' not in"):
+        write_panel_layer(uri, "copy", X_layer="raw")
+    with pytest.raises(TypeError, match="genes_per_tile must be a positive int"):
+        write_panel_layer(uri, "copy", genes_per_tile=2.5)
+    with pytest.raises(ValueError, match="capacity must be a positive int"):
+        write_panel_layer(uri, "copy", capacity=0)
+    import pyarrow as pa
+    import tiledbsoma
+
+    with tiledbsoma.Experiment.open(uri, "w") as exp:
+        exp.ms["RNA"].X.add_new_sparse_ndarray(
+            "small", type=pa.float32(), shape=(100, 5)
+        )
+    with pytest.raises(ValueError, match="holds the same cells and genes"):
+        SomaSource(uri, panel_layer="small")

@@ -15,7 +15,7 @@ from yoto_sklearn.cli import main
 soma_io = pytest.importorskip("tiledbsoma.io")
 anndata = pytest.importorskip("anndata")
 
-from yoto_sklearn.soma import SomaSource  # noqa: E402
+from yoto_sklearn.soma import SomaSource, write_panel_layer  # noqa: E402
 
 FAST = ["--max-iter", "4", "--set", "hidden_layer_sizes=(16,)", "--quiet"]
 
@@ -77,6 +77,12 @@ def test_fit_and_predict_on_a_soma_folder_with_filters(counts, tmp_path, capsys)
     cells = adata[(adata.obs["tissue"] == "lung").to_numpy()]
     expected = model.predict(cells[:, list(model.feature_names_in_)])
     np.testing.assert_array_equal(table["cell_type"].to_numpy(), expected)
+    # the panel read from a layer tiled for it: the same predictions
+    write_panel_layer(uri, "panel_cli")
+    argv[4] = str(tmp_path / "pred_layer.csv")
+    assert main([*argv, "--panel-layer", "panel_cli"]) == 0
+    layered = pd.read_csv(argv[4], index_col=0)
+    pd.testing.assert_frame_equal(layered, table)
 
 
 def test_normalize_counts_through_the_command_line(counts, tmp_path):
@@ -105,6 +111,7 @@ def test_normalize_counts_through_the_command_line(counts, tmp_path):
         (["--obs-filter", "tissue = = 'x'"], "value filter"),
         (["--obs-filter", "tissue == 'brain'"], "selects 0 cells"),
         (["--layer", "counts"], "X layer 'counts'"),
+        (["--panel-layer", "tiles"], "X layer 'tiles'"),
         (["--measurement", "ATAC"], "Measurement 'ATAC'"),
         (["--use-raw"], "no .raw"),
         (["--stability-runs", "2"], "--stability-runs is not available"),

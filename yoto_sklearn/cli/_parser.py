@@ -57,6 +57,12 @@ def _soma_arguments(command: argparse.ArgumentParser, var: bool) -> None:
     group.add_argument(
         "--measurement", default="RNA", help="the measurement (default: RNA)"
     )
+    group.add_argument(
+        "--panel-layer",
+        metavar="LAYER",
+        help="an X layer with the same values tiled for panel reads "
+        "(yoto_sklearn.soma.write_panel_layer): panel columns are read from it",
+    )
 
 
 def _positive_int(text: str) -> int:

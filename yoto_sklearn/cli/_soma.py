@@ -41,7 +41,7 @@ NOT_DRAWN = (
 
 def refuse_soma_options(args: argparse.Namespace) -> None:
     """``--obs-filter`` and friends name a SOMA query: not for a file."""
-    for flag in ("obs_filter", "var_filter"):
+    for flag in ("obs_filter", "var_filter", "panel_layer"):
         if getattr(args, flag, None) is not None:
             raise CLIError(
                 f"--{flag.replace('_', '-')} is for a TileDB-SOMA experiment; "
@@ -71,6 +71,7 @@ def soma_source(
         args.data,
         measurement=args.measurement,
         X_layer=args.layer or layer or "data",
+        panel_layer=getattr(args, "panel_layer", None),
         obs_value_filter=args.obs_filter,
         var_value_filter=None if genes is not None else args.var_filter,
         genes=genes,
