@@ -194,7 +194,7 @@ def main(argv=None):
         log,
         a.csv,
     )
-    print(report())
+    print(report(a.csv))
 
 
 if __name__ == "__main__":

@@ -137,8 +137,8 @@ class SomaSource(BackedSource):
         few genes of many cells (:func:`write_panel_layer`): refinement and
         prediction read the panel columns from it, everything else from
         ``X_layer``. With tiledbsoma's default tiling a 50-gene read decompresses
-        nearly every tile of its cells; a panel layer makes prediction several
-        times faster (``benchmarks/results/bench_soma_layout.md``).
+        nearly every tile of its cells; from a panel layer, every cell's panel
+        was read 10x faster (``benchmarks/results/bench_soma_layout.md``).
     obs_value_filter, var_value_filter : str, optional
         tiledbsoma value filters of the cells and genes, e.g.
         ``"tissue_general == 'blood'"``.
@@ -551,9 +551,9 @@ class SomaSource(BackedSource):
         the array's gene tiles are narrower than that, a panel touches only a
         fraction of them, and a block covers proportionally more cells (at most
         ``CHUNK_ENTRIES`` panel values): with 16-gene tiles 50 panel genes touch
-        about 4 % of the tiles, and the panel of 10^5 cells was read in 0.46 s,
-        against 2.11 s with the default tiling (``bench_soma_layout.md`` in
-        ``benchmarks/results``).
+        about 4 % of the tiles, and the panel of 10^5 cells was read in 0.44 s,
+        against 4.26 s with the default tiling (``bench_soma_layout.md`` in
+        ``benchmarks/results``; :func:`write_panel_layer` writes such a layer).
         """
         rows = self.chunk_rows(1)
         if self._gene_tiles is not None:
@@ -591,12 +591,12 @@ def write_panel_layer(
     panel read decompresses nearly all of it. This layer has narrow gene tiles
     (``genes_per_tile``), long cell tiles and small data tiles, so a panel read
     touches only the tiles of its genes; row reads of it are slower, which is why
-    training keeps reading ``X_layer``. Measured on 25,000 cells x 20,000 genes:
-    every cell's 50-gene panel in 0.11x the time of the default tiling and 0.39x
-    that of a page-cached backed h5ad (``benchmarks/results/bench_soma_layout.md``
-    has the full table). The copy goes row chunk by row chunk (every cell of the
-    layer, not a query), so memory stays at a few chunks; the experiment grows by
-    about the size of ``X_layer``.
+    training keeps reading ``X_layer``. Measured on 10^5 cells x 20,000 genes
+    (``benchmarks/results/bench_soma_layout.md``): every cell's 50-gene panel in
+    0.43 s, against 4.26 s with the default tiling and 0.68 s from a page-cached
+    backed h5ad of the same cells. The copy goes row chunk by row chunk (every
+    cell of the layer, not a query), so memory stays at a few chunks; the
+    experiment grows by about the size of ``X_layer``.
 
     Parameters
     ----------
