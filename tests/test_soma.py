@@ -372,6 +372,8 @@ def test_panel_layer_holds_the_same_values_and_serves_the_panel_reads(tmp_path):
             "doubled", type=pa.float32(), shape=adata.shape
         )
         t = tables["data"]
+        # what a finished write_panel_layer leaves; a copy of other values
+        other.metadata["yoto_sklearn.panel_layer_of"] = "data"
         other.write(
             pa.table(
                 {
@@ -405,5 +407,12 @@ def test_panel_layer_bad_input_gets_one_clear_error(tmp_path):
         exp.ms["RNA"].X.add_new_sparse_ndarray(
             "small", type=pa.float32(), shape=(100, 5)
         )
+        exp.ms["RNA"].X.add_new_sparse_ndarray(
+            "unmarked", type=pa.float32(), shape=adata.shape
+        )  # an interrupted copy: created, never marked finished
     with pytest.raises(ValueError, match="holds the same cells and genes"):
         SomaSource(uri, panel_layer="small")
+    with pytest.raises(ValueError, match="not a finished copy of X layer 'data'"):
+        SomaSource(uri, panel_layer="unmarked")
+    with pytest.raises(TypeError, match="layer must be a non-empty string"):
+        write_panel_layer(uri, "")

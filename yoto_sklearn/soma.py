@@ -46,6 +46,8 @@ NAME_COLUMNS = ("feature_name", "var_id", "gene_name", "gene_ids")
 DENSITY_SAMPLE = 2048  # cells read at construction to size the chunks
 # the X tiling write_panel_layer gives a panel layer (bench_soma_layout.md)
 PANEL_TILING = {"cells_per_tile": 32_768, "genes_per_tile": 4, "capacity": 2048}
+# array metadata a finished write_panel_layer leaves: the X layer it copies
+PANEL_OF = "yoto_sklearn.panel_layer_of"
 
 
 def _tiledbsoma() -> Any:
@@ -134,7 +136,8 @@ class SomaSource(BackedSource):
         stored: train on log-normalised values, as for any other input.
     panel_layer : str, optional
         An X layer holding the same values as ``X_layer``, tiled for reading a
-        few genes of many cells (:func:`write_panel_layer`): refinement and
+        few genes of many cells, written by :func:`write_panel_layer` (a layer
+        without its completion mark is refused): refinement and
         prediction read the panel columns from it, everything else from
         ``X_layer``. With tiledbsoma's default tiling a 50-gene read decompresses
         nearly every tile of its cells; from a panel layer, every cell's panel
@@ -291,6 +294,15 @@ class SomaSource(BackedSource):
                     f"{tuple(ms.X[self.panel_layer].shape)}, X layer {self.X_layer!r} "
                     f"{tuple(ms.X[self.X_layer].shape)}: a panel layer holds the "
                     "same cells and genes."
+                )
+            if self.panel_layer is not None and (
+                ms.X[self.panel_layer].metadata.get(PANEL_OF) != self.X_layer
+            ):
+                raise ValueError(
+                    f"panel_layer {self.panel_layer!r} is not a finished copy of X "
+                    f"layer {self.X_layer!r} by write_panel_layer (an interrupted "
+                    "copy, or another layer, would give wrong values without an "
+                    "error): write it with write_panel_layer."
                 )
             self.obs_columns = [c for c in exp.obs.schema.names if c != "soma_joinid"]
             var_cols = [c for c in ms.var.schema.names if c != "soma_joinid"]
@@ -596,7 +608,10 @@ def write_panel_layer(
     0.43 s, against 4.26 s with the default tiling and 0.68 s from a page-cached
     backed h5ad of the same cells. The copy goes row chunk by row chunk (every
     cell of the layer, not a query), so memory stays at a few chunks; the
-    experiment grows by about the size of ``X_layer``.
+    experiment grows by about the size of ``X_layer``. Values are stored as
+    float32, as :class:`SomaSource` reads them. The layer is marked as a copy of
+    ``X_layer`` only once every chunk is written (``SomaSource`` refuses an
+    unmarked one); it is a snapshot, so write it again after changing ``X_layer``.
 
     Parameters
     ----------
@@ -621,6 +636,8 @@ def write_panel_layer(
     soma = _tiledbsoma()
     import pyarrow as pa
 
+    if not isinstance(layer, str) or not layer:
+        raise TypeError(f"layer must be a non-empty string, got {layer!r}.")
     for name, value in (
         ("cells_per_tile", cells_per_tile),
         ("genes_per_tile", genes_per_tile),
@@ -675,4 +692,5 @@ def write_panel_layer(
                     pa.table({"soma_dim_0": i, "soma_dim_1": j, "soma_data": v})
                 )
                 parts = []
+        array.metadata[PANEL_OF] = X_layer  # complete: SomaSource may use it
     return layer
