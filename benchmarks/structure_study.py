@@ -66,23 +66,18 @@ NOTES = {
 
 def best_markers(X, Y: pd.DataFrame, task_types: dict[str, str]) -> list[int]:
     """The gene with the highest one-vs-rest AUROC for each class of the first
-    classification task, on the training cells labelled for it (Mann-Whitney U,
-    ties counted half), each gene once: a class whose best gene is taken gets its
+    classification task, on the training cells labelled for it (the statistic of
+    ``marker_coverage``), each gene once: a class whose best gene is taken gets its
     next best."""
-    from scipy.stats import rankdata
+    from yoto_sklearn._markers import one_vs_rest_auroc
 
     task = next(t for t, kind in task_types.items() if kind == "classification")
     y = Y[task].to_numpy()
     labelled = np.flatnonzero(pd.notna(y))
-    codes = pd.Categorical(y[labelled]).codes
-    cells = X[labelled]
-    ranks = rankdata(cells.toarray() if hasattr(cells, "toarray") else cells, axis=0)
+    auc = one_vs_rest_auroc(X[labelled], pd.Categorical(y[labelled]).codes)
     picked: list[int] = []
-    for c in range(codes.max() + 1):
-        inside = codes == c
-        n_in, n_out = inside.sum(), len(codes) - inside.sum()
-        auc = (ranks[inside].sum(0) - n_in * (n_in + 1) / 2) / (n_in * n_out)
-        picked.append(int(next(g for g in np.argsort(-auc) if g not in picked)))
+    for c in range(auc.shape[1]):
+        picked.append(int(next(g for g in np.argsort(-auc[:, c]) if g not in picked)))
     return picked
 
 

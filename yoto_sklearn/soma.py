@@ -671,26 +671,26 @@ def write_panel_layer(
         if tiledb_config is None
         else soma.SOMATileDBContext(tiledb_config=tiledb_config)
     )
-    rows = source.chunk_rows(1)
+
+    def write(array: Any, parts: list) -> None:
+        i, j, v = (np.concatenate(c) for c in zip(*parts, strict=True))
+        array.write(pa.table({"soma_dim_0": i, "soma_dim_1": j, "soma_data": v}))
+
     with soma.Experiment.open(uri, "w", context=context) as exp:
         array = exp.ms[measurement].X.add_new_sparse_ndarray(
             layer, type=pa.float32(), shape=shape, platform_config=config
         )
         parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-        for start in range(0, source.n_obs, rows):
-            block = source._matrix(
-                np.arange(start, min(start + rows, source.n_obs)), source.var_ids
-            ).tocoo()
+        held = 0
+        for start, block in source.chunks():  # the next chunk is read meanwhile
+            block = block.tocoo()
             cells, genes = source.obs_ids[start + block.row], source.var_ids[block.col]
             parts.append((cells, genes, block.data))
-            # a few large writes: every write is a fragment that reads visit
-            if sum(len(p[2]) for p in parts) >= 4 * CHUNK_ENTRIES or (
-                start + rows >= source.n_obs
-            ):
-                i, j, v = (np.concatenate(c) for c in zip(*parts, strict=True))
-                array.write(
-                    pa.table({"soma_dim_0": i, "soma_dim_1": j, "soma_data": v})
-                )
-                parts = []
+            held += block.nnz
+            if held >= 4 * CHUNK_ENTRIES:  # few large writes: each is a fragment
+                write(array, parts)
+                parts, held = [], 0
+        if parts:
+            write(array, parts)
         array.metadata[PANEL_OF] = X_layer  # complete: SomaSource may use it
     return layer
