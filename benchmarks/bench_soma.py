@@ -17,6 +17,7 @@ subprocess, so its peak RSS (``VmHWM``) is its own; the storage arms alternate:
 
     python benchmarks/bench_soma.py --cells 1000000 --genes 20000 --density 0.02
     python benchmarks/bench_soma.py --write-only --writer chunked
+    python benchmarks/bench_soma.py --setup-only --panel-layer  # data, no runs
     python benchmarks/bench_soma.py --report-only
 
 Writes ``benchmarks/results/bench_soma.{csv,md}`` and ``bench_soma_setup.json``.
@@ -253,6 +254,12 @@ def main() -> None:
     )
     p.add_argument("--report-only", action="store_true")
     p.add_argument(
+        "--setup-only",
+        action="store_true",
+        help="only write the h5ad, the SOMA experiment (and with --panel-layer its "
+        "panel layer) where missing, record their time and RSS, and stop",
+    )
+    p.add_argument(
         "--passes-only",
         action="store_true",
         help="measure only the statistics pass (serial, 2 processes, 2 threads) "
@@ -288,7 +295,7 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     SETUP.write_text(json.dumps(setup, indent=1) + "\n")
     print(setup, flush=True)
-    if a.write_only:
+    if a.write_only or a.setup_only:
         return
     rows = []
     kinds = ("h5ad", "soma")

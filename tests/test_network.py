@@ -81,3 +81,28 @@ def test_export_predicts_like_the_network_in_eval_mode():
     for w, g in zip(want, got, strict=True):
         torch.testing.assert_close(g.float(), w, rtol=1e-5, atol=1e-5)
     assert exported.linears[0].weight.shape == (8, 4)  # k inputs, not 15
+
+
+def test_panel_network_blocks_give_the_rows_of_one_pass():
+    """Rows go through in FORWARD_ROWS blocks: same outputs as one pass, input kept."""
+    from yoto_sklearn._network import FORWARD_ROWS
+
+    torch.manual_seed(0)
+    net = YOTONetwork(15, 4, [8, 6], [3, 1])
+    net.eval()
+    exported = export_panel_network(net, net.panel(), None, None)
+    n = 2 * FORWARD_ROWS + 7  # two whole blocks and a short one
+    x = torch.randn(n, 4, dtype=torch.float64)
+    before = x.clone()
+    with torch.no_grad():
+        got = exported(x)
+        h = x
+        for lin in exported.linears:  # every row at once
+            h = torch.relu(lin(h))
+        want = [head(h) for head in exported.heads]
+        single = exported(x[-3:])  # a block shorter than FORWARD_ROWS
+    assert [g.shape for g in got] == [(n, 3), (n, 1)]
+    for w, g, s in zip(want, got, single, strict=True):
+        torch.testing.assert_close(g, w, rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(s, w[-3:], rtol=1e-12, atol=1e-12)
+    assert torch.equal(x, before)
