@@ -11,7 +11,8 @@ subprocess, so its peak RSS (``VmHWM``) is its own; the storage arms alternate:
 - ``fit``: ``YOTOSelector(k=50, random_state=0)``, every other parameter at its
   default, on ``read_h5ad(path, backed="r")`` or ``SomaSource(uri)``, then
   ``predict`` of every cell (the SOMA source reads only the panel columns; the
-  backed CSR file is read by rows);
+  backed CSR file is read by rows), then the panel read of ``predict`` alone
+  (``panel_chunks``, no forward pass);
 - ``pass``: the statistics pass (``sources.scan_columns``, all cells) with
   ``n_jobs`` = 1 and 2 (joblib's default process backend).
 
@@ -151,11 +152,18 @@ def child(
     t0 = time.perf_counter()
     pred = sel.predict(fresh)
     predict_s = time.perf_counter() - t0
+    # the panel read alone (no forward pass): what the storage costs of predict_s
+    reader = fresh if kind != "h5ad" else BackedSource(fresh.X)
+    t0 = time.perf_counter()
+    for _ in reader.panel_chunks(sel.support_):
+        pass
+    read_s = time.perf_counter() - t0
     labels = _source("h5ad", path, uri).obs["label"].to_numpy()
     return {
         "fit_s": fit_s,
         "n_iter": sel.n_iter_,
         "predict_s": predict_s,
+        "read_s": read_s,
         "accuracy": float((pred == labels).mean()),
         "panel": " ".join(map(str, sel.support_.tolist())),
         "fit_rss_mb": fit_rss,
@@ -377,17 +385,19 @@ def report(table, a, setup, path, uri) -> None:
         f"{os.cpu_count()} cores shared with other jobs (see NOTE.md).",
         "",
         "| storage | fit s | x h5ad | predict s (all cells) | x h5ad | "
-        "fit peak RSS GB | with predict GB | accuracy |",
-        "|---|---|---|---|---|---|---|---|",
+        "panel read s | x h5ad | fit peak RSS GB | with predict GB | accuracy |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     shown = [("h5ad", fit_h), ("soma", fit_s)]
     if ("fit", "soma_panel", 1, "loky") in med.index:
         shown.append(("soma, panel layer", med.loc[("fit", "soma_panel", 1, "loky")]))
     for kind, row in shown:
         fit_rss = row.get("fit_rss_mb", float("nan")) / 1024  # older rows: absent
+        read = row.get("read_s", float("nan"))
         lines.append(
             f"| {kind} | {row.fit_s:.0f} | {row.fit_s / fit_h.fit_s:.2f} | "
             f"{row.predict_s:.1f} | {row.predict_s / fit_h.predict_s:.2f} | "
+            f"{read:.1f} | {read / fit_h.get('read_s', float('nan')):.2f} | "
             f"{fit_rss:.2f} | {row.peak_rss_mb / 1024:.2f} | {row.accuracy:.3f} |"
         )
     same = panels.get("h5ad") == panels.get("soma")
