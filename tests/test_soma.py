@@ -126,9 +126,9 @@ class _LoggedSoma(SomaSource):
 
     log: list = []
 
-    def _matrix(self, rows, var_ids, layer=None):
+    def _entries(self, rows, var_ids, layer=None):
         _LoggedSoma.log.append((len(rows), tuple(sorted(var_ids.tolist()))))
-        return super()._matrix(rows, var_ids, layer)
+        return super()._entries(rows, var_ids, layer)
 
 
 def test_refinement_reads_only_the_panel_columns(atlas):

@@ -522,13 +522,10 @@ class SomaSource(BackedSource):
                 frame[c] = col.where(~col.isin(self.missing_values), np.nan)
         return frame[columns]
 
-    def _matrix(
+    def _entries(
         self, rows: np.ndarray, var_ids: np.ndarray, layer: str | None = None
-    ) -> sp.csr_matrix:
-        """Cells ``rows`` (positions) x genes ``var_ids`` (joinids), as CSR.
-
-        Read from ``layer`` (default ``X_layer``).
-        """
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Positions ``(i, j)`` and values stored for ``rows`` x joinids ``var_ids``."""
         self.columns_read.update(var_ids.tolist())
         obs_ids = self.obs_ids[rows]
         cell_order = np.argsort(obs_ids, kind="stable")  # a subset may be unsorted
@@ -543,8 +540,13 @@ class SomaSource(BackedSource):
         found = table.column("soma_dim_1").to_numpy()
         j = _positions(sorted_var, order, coords[1], found)
         data = table.column("soma_data").to_numpy().astype(np.float32, copy=False)
-        shape = (len(rows), len(var_ids))
-        return sp.csr_matrix((data, (i, j)), shape=shape)
+        return i, j, data
+
+    def _matrix(
+        self, rows: np.ndarray, var_ids: np.ndarray, layer: str | None = None
+    ) -> sp.csr_matrix:  # cells rows (positions) x genes var_ids (joinids)
+        i, j, data = self._entries(rows, var_ids, layer)
+        return sp.csr_matrix((data, (i, j)), shape=(len(rows), len(var_ids)))
 
     def read_chunk(self, start: int, stop: int) -> sp.csr_matrix:
         """The query's cells ``start:stop`` (a contiguous joinid run), as CSR.
@@ -576,9 +578,10 @@ class SomaSource(BackedSource):
 
     def read_panel(self, cols: np.ndarray, start: int, stop: int) -> np.ndarray:
         """Float64 cells ``start:stop`` of columns ``cols``: only they are read."""
-        block = self._matrix(
-            np.arange(start, stop), self.var_ids[np.asarray(cols)], self.panel_layer
-        )
+        ids = self.var_ids[np.asarray(cols)]
+        i, j, values = self._entries(np.arange(start, stop), ids, self.panel_layer)
+        block = np.zeros((stop - start, len(ids)))  # filled directly: no CSR between
+        block[i, j] = values
         block = dense_float(self._native(block), np.float64)
         check_finite_panel(block, start, stop)
         return block
