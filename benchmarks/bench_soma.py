@@ -13,12 +13,16 @@ subprocess, so its peak RSS (``VmHWM``) is its own; the storage arms alternate:
   ``predict`` of every cell (the SOMA source reads only the panel columns; the
   backed CSR file is read by rows), then the panel read of ``predict`` alone
   (``panel_chunks``, no forward pass);
+- ``predict`` (``--predict-only``): the model the h5ad ``fit`` arm saved predicts
+  every cell from each storage (``--repeats`` fresh processes per storage,
+  interleaved), so the storages are compared on one model and several runs;
 - ``pass``: the statistics pass (``sources.scan_columns``, all cells) with
   ``n_jobs`` = 1 and 2 (joblib's default process backend).
 
     python benchmarks/bench_soma.py --cells 1000000 --genes 20000 --density 0.02
     python benchmarks/bench_soma.py --write-only --writer chunked
     python benchmarks/bench_soma.py --setup-only --panel-layer  # data, no runs
+    python benchmarks/bench_soma.py --predict-only --panel-layer --repeats 5
     python benchmarks/bench_soma.py --report-only
 
 Writes ``benchmarks/results/bench_soma.{csv,md}`` and ``bench_soma_setup.json``.
@@ -144,31 +148,39 @@ def child(
         with parallel_config(backend=backend):
             scan_columns(source, None, n_jobs=n_jobs)
         return {"pass_s": time.perf_counter() - t0, "peak_rss_mb": peak_rss_mb()}
-    t0 = time.perf_counter()
-    sel = YOTOSelector(k=50, random_state=0).fit(data, "label")
-    fit_s = time.perf_counter() - t0
-    fit_rss = peak_rss_mb()  # before prediction reads anything
+    row: dict = {}
+    if what == "predict":  # the saved model of the h5ad fit, for every storage
+        sel = YOTOSelector.load(_model_path(path))
+        with torch.no_grad():  # torch's first call costs, not the storage's
+            sel.module_(torch.zeros(1024, sel.k, dtype=torch.float64))
+    else:
+        t0 = time.perf_counter()
+        sel = YOTOSelector(k=50, random_state=0).fit(data, "label")
+        row = {"fit_s": time.perf_counter() - t0, "n_iter": sel.n_iter_}
+        row["fit_rss_mb"] = peak_rss_mb()  # before prediction reads anything
+        if kind == "h5ad":
+            sel.save(_model_path(path))
     fresh = _source(kind, path, uri)
     t0 = time.perf_counter()
     pred = sel.predict(fresh)
-    predict_s = time.perf_counter() - t0
+    row["predict_s"] = time.perf_counter() - t0
     # the panel read alone (no forward pass): what the storage costs of predict_s
     reader = fresh if kind != "h5ad" else BackedSource(fresh.X)
     t0 = time.perf_counter()
     for _ in reader.panel_chunks(sel.support_):
         pass
-    read_s = time.perf_counter() - t0
+    row["read_s"] = time.perf_counter() - t0
     labels = _source("h5ad", path, uri).obs["label"].to_numpy()
-    return {
-        "fit_s": fit_s,
-        "n_iter": sel.n_iter_,
-        "predict_s": predict_s,
-        "read_s": read_s,
+    return row | {
         "accuracy": float((pred == labels).mean()),
         "panel": " ".join(map(str, sel.support_.tolist())),
-        "fit_rss_mb": fit_rss,
         "peak_rss_mb": peak_rss_mb(),
     }
+
+
+def _model_path(path: str) -> Path:
+    """Where the h5ad fit arm saves its model (``--predict-only`` loads it)."""
+    return Path(path).with_suffix(".h5ad_fit.safetensors")
 
 
 def _run(*argv: str) -> dict:
@@ -268,6 +280,13 @@ def main() -> None:
         "panel layer) where missing, record their time and RSS, and stop",
     )
     p.add_argument(
+        "--predict-only",
+        action="store_true",
+        help="measure only prediction: the model the h5ad fit arm saved (fitted "
+        "again when absent) predicts every cell from each storage, --repeats fresh "
+        "processes per storage, interleaved; the fit rows of the existing CSV stay",
+    )
+    p.add_argument(
         "--passes-only",
         action="store_true",
         help="measure only the statistics pass (serial, 2 processes, 2 threads) "
@@ -311,6 +330,10 @@ def main() -> None:
     passes = [("pass", kind, j, backend) for kind in kinds for j, backend in modes]
     fitted = kinds + (("soma_panel",) if a.panel_layer else ())
     arms = [] if a.passes_only else [("fit", kind, 1, "loky") for kind in fitted]
+    if a.predict_only:
+        if not _model_path(str(path)).exists():
+            print(_run("fit", "h5ad", str(path), str(uri), "1", "loky"), flush=True)
+        arms, passes = [("predict", kind, 1, "loky") for kind in fitted], []
     for rep in range(a.repeats):
         for what, kind, n_jobs, backend in arms + passes:
             row = dict(what=what, storage=kind, n_jobs=n_jobs, backend=backend,
@@ -319,9 +342,10 @@ def main() -> None:
             rows.append(row)
             print({k: v for k, v in row.items() if k != "panel"}, flush=True)
     table = pd.DataFrame(rows)
-    if a.passes_only:  # the fit rows of the last full run stay
+    if a.passes_only or a.predict_only:  # the other rows of the last run stay
         old = pd.read_csv(RESULTS / "bench_soma.csv")
-        table = pd.concat([old[old.what == "fit"], table], ignore_index=True)
+        kept = old.what != ("pass" if a.passes_only else "predict")
+        table = pd.concat([old[kept], table], ignore_index=True)
     table.to_csv(RESULTS / "bench_soma.csv", index=False)
     report(table, a, setup, path, uri)
 
@@ -356,6 +380,33 @@ def _size_mb(path: Path) -> float:
     if path.is_file():
         return path.stat().st_size / 2**20
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20
+
+
+def _predict_lines(med: pd.DataFrame, runs: pd.Series) -> list[str]:
+    """The ``--predict-only`` table: one model, every storage, medians."""
+    h = med.loc[("predict", "h5ad", 1, "loky")]
+    lines = [
+        "Prediction alone (`--predict-only`): the model of the h5ad fit (saved by "
+        "its arm) predicts every cell from each storage, in a fresh process per run "
+        "(torch warmed up first), storages interleaved; medians of "
+        f"{runs.loc['predict'].min()} runs. `panel read s` is the panel read of "
+        "predict without the forward pass.",
+        "",
+        "| storage | predict s (all cells) | x h5ad | panel read s | x h5ad | "
+        "peak RSS GB |",
+        "|---|---|---|---|---|---|",
+    ]
+    names = {"h5ad": "h5ad", "soma": "soma", "soma_panel": "soma, panel layer"}
+    for kind, name in names.items():
+        if ("predict", kind, 1, "loky") not in med.index:
+            continue
+        row = med.loc[("predict", kind, 1, "loky")]
+        lines.append(
+            f"| {name} | {row.predict_s:.2f} | {row.predict_s / h.predict_s:.2f} | "
+            f"{row.read_s:.2f} | {row.read_s / h.read_s:.2f} | "
+            f"{row.peak_rss_mb / 1024:.2f} |"
+        )
+    return lines + [""]
 
 
 def report(table, a, setup, path, uri) -> None:
@@ -401,10 +452,10 @@ def report(table, a, setup, path, uri) -> None:
             f"{fit_rss:.2f} | {row.peak_rss_mb / 1024:.2f} | {row.accuracy:.3f} |"
         )
     same = panels.get("h5ad") == panels.get("soma")
+    lines += ["", f"Same panel from both storages: {'yes' if same else 'no'}.", ""]
+    if "predict" in med.index.get_level_values(0):
+        lines += _predict_lines(med, runs)
     lines += [
-        "",
-        f"Same panel from both storages: {'yes' if same else 'no'}.",
-        "",
         "Statistics pass over every cell (`scan_columns`), serial and with "
         "`n_jobs=2` under joblib's process backend (loky, the default) and its "
         'thread backend (`joblib.parallel_config(backend="threading")`); '
