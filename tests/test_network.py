@@ -106,3 +106,9 @@ def test_panel_network_blocks_give_the_rows_of_one_pass():
         torch.testing.assert_close(g, w, rtol=1e-12, atol=1e-12)
         torch.testing.assert_close(s, w[-3:], rtol=1e-12, atol=1e-12)
     assert torch.equal(x, before)
+    # with a gradient asked for (attribution methods), blocks without buffers
+    xg = x.clone().requires_grad_(True)
+    grad_out = exported(xg)
+    torch.testing.assert_close(grad_out[0].detach(), want[0], rtol=1e-12, atol=1e-12)
+    grad_out[0].sum().backward()
+    assert xg.grad is not None and xg.grad.shape == x.shape

@@ -449,16 +449,29 @@ class PanelNetwork(nn.Module):
         stays in the CPU cache: a product of k = 50 inputs is bound by writing its
         output, and one pass over 83,886 cells with 256 hidden units took 0.23 s
         whole and 0.09 s in blocks of 1,024 rows with the ReLU in place (one torch
-        thread). Every row's outputs are the same either way (each row is its own
-        product).
+        thread). The blocks write into buffers made once per call, not a fresh
+        allocation per block, which the allocator may hand back to the system and
+        fault in again (0.92 against 1.55 s for 10^6 rows when it did). Every
+        row's outputs are the same either way (each row is its own product).
         """
-        if x.shape[0] <= FORWARD_ROWS:
+        n = x.shape[0]
+        if n <= FORWARD_ROWS:
             return self._block(x)
-        parts = [
-            self._block(x[i : i + FORWARD_ROWS])
-            for i in range(0, x.shape[0], FORWARD_ROWS)
-        ]
-        return [torch.cat(outs) for outs in zip(*parts, strict=True)]
+        if torch.is_grad_enabled() and x.requires_grad:  # out= has no gradient
+            parts = [
+                self._block(x[i : i + FORWARD_ROWS]) for i in range(0, n, FORWARD_ROWS)
+            ]
+            return [torch.cat(outs) for outs in zip(*parts, strict=True)]
+        hidden = [x.new_empty((FORWARD_ROWS, lin.out_features)) for lin in self.linears]
+        outs = [x.new_empty((n, head.out_features)) for head in self.heads]
+        for i in range(0, n, FORWARD_ROWS):
+            h = x[i : i + FORWARD_ROWS]
+            m = h.shape[0]
+            for lin, buf in zip(self.linears, hidden, strict=True):
+                h = torch.relu_(torch.addmm(lin.bias, h, lin.weight.t(), out=buf[:m]))
+            for head, out in zip(self.heads, outs, strict=True):
+                torch.addmm(head.bias, h, head.weight.t(), out=out[i : i + m])
+        return outs
 
     def _block(self, x: torch.Tensor) -> list[torch.Tensor]:
         for lin in self.linears:
