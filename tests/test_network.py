@@ -112,3 +112,6 @@ def test_panel_network_blocks_give_the_rows_of_one_pass():
     torch.testing.assert_close(grad_out[0].detach(), want[0], rtol=1e-12, atol=1e-12)
     grad_out[0].sum().backward()
     assert xg.grad is not None and xg.grad.shape == x.shape
+    exported.heads[0].weight.requires_grad_(True)  # fine-tuning a head
+    exported(x)[0].sum().backward()
+    assert exported.heads[0].weight.grad is not None

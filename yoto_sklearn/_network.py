@@ -447,17 +447,20 @@ class PanelNetwork(nn.Module):
 
         Rows go through in blocks of :data:`FORWARD_ROWS`, so each hidden activation
         stays in the CPU cache: a product of k = 50 inputs is bound by writing its
-        output, and one pass over 83,886 cells with 256 hidden units took 0.23 s
-        whole and 0.09 s in blocks of 1,024 rows with the ReLU in place (one torch
-        thread). The blocks write into buffers made once per call, not a fresh
-        allocation per block, which the allocator may hand back to the system and
-        fault in again (0.92 against 1.55 s for 10^6 rows when it did). Every
-        row's outputs are the same either way (each row is its own product).
+        output, and one pass over 83,886 cells with 256 hidden units took 0.21 s
+        whole and 0.08 s in blocks of 1,024 rows with the ReLU in place (one torch
+        thread; ``benchmarks/results/bench_forward.md``). The blocks write into
+        buffers made once per call, not a fresh allocation per block, which the
+        allocator may hand back to the system and fault in again (0.92 against
+        1.55 s for 10^6 rows when it did). Every row's outputs are the same either
+        way (each row is its own product).
         """
         n = x.shape[0]
         if n <= FORWARD_ROWS:
             return self._block(x)
-        if torch.is_grad_enabled() and x.requires_grad:  # out= has no gradient
+        if torch.is_grad_enabled() and (  # out= has no gradient
+            x.requires_grad or any(p.requires_grad for p in self.parameters())
+        ):
             parts = [
                 self._block(x[i : i + FORWARD_ROWS]) for i in range(0, n, FORWARD_ROWS)
             ]
