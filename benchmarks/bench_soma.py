@@ -141,8 +141,8 @@ def child(
     from yoto_sklearn.sources import BackedSource, scan_columns
 
     torch.set_num_threads(1)
-    data = _source(kind, path, uri)
     if what == "pass":
+        data = _source(kind, path, uri)
         source = data if kind == "soma" else BackedSource(data.X)
         t0 = time.perf_counter()
         with parallel_config(backend=backend):
@@ -154,6 +154,7 @@ def child(
         with torch.no_grad():  # torch's first call costs, not the storage's
             sel.module_(torch.zeros(1024, sel.k, dtype=torch.float64))
     else:
+        data = _source(kind, path, uri)
         t0 = time.perf_counter()
         sel = YOTOSelector(k=50, random_state=0).fit(data, "label")
         row = {"fit_s": time.perf_counter() - t0, "n_iter": sel.n_iter_}
