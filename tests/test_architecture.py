@@ -21,6 +21,7 @@ LAYERS = {
     "_docs": 0,
     "callbacks": 0,
     "datasets": 0,
+    "_tiledb": 0,
     "_stats": 1,
     "_orders": 1,
     "_reads": 1,

@@ -416,3 +416,50 @@ def test_panel_layer_bad_input_gets_one_clear_error(tmp_path):
         SomaSource(uri, panel_layer="unmarked")
     with pytest.raises(TypeError, match="layer must be a non-empty string"):
         write_panel_layer(uri, "")
+
+
+def test_a_local_experiment_reads_only_the_tiles_a_query_needs(tmp_path):
+    """TileDB merges the byte ranges of a query's tiles into reads of >= 20 MB
+    (gaps < 500 KB) for object stores; from a local folder SomaSource reads the
+    needed tiles only (same values, a fraction of the bytes); a user's keys win,
+    and a remote URI keeps TileDB's settings."""
+    import json
+
+    import tiledbsoma
+
+    from yoto_sklearn._tiledb import LOCAL_READS, read_config
+
+    adata = _adata(n=3000, g=400)
+    uri = str(tmp_path / "atlas")
+    soma_io.from_anndata(uri, adata, measurement_name="RNA")
+    write_panel_layer(uri, genes_per_tile=2, cells_per_tile=1024, capacity=256)
+    cols = np.array([5, 100, 230, 390])
+
+    def panel_read(config):
+        source = SomaSource(uri, panel_layer="panel", tiledb_config=config)
+        tiledbsoma.tiledbsoma_stats_reset()
+        tiledbsoma.tiledbsoma_stats_enable()
+        try:
+            panel = np.vstack(list(source.panel_chunks(cols)))
+            stats = json.loads(tiledbsoma.tiledbsoma_stats_json())
+        finally:
+            tiledbsoma.tiledbsoma_stats_disable()
+        read = sum(s["counters"].get("Context.VFS.read_byte_num", 0) for s in stats)
+        return panel, read
+
+    tiledb_defaults = {"vfs.min_batch_size": "20971520", "vfs.min_batch_gap": "512000"}
+    local, local_bytes = panel_read(None)
+    merged, merged_bytes = panel_read(tiledb_defaults)
+    np.testing.assert_array_equal(local, adata.X[:, cols].toarray())
+    np.testing.assert_array_equal(merged, local)
+    assert 0 < 5 * local_bytes < merged_bytes
+    source = SomaSource(uri)
+    with source._open() as a, source._open() as b:
+        assert a.context is b.context  # made once, not per block
+        assert a.context.tiledb_config["vfs.min_batch_gap"] == "0"
+    assert read_config(uri, {"vfs.min_batch_gap": "7"}) == LOCAL_READS | {
+        "vfs.min_batch_gap": "7"
+    }
+    remote = {"vfs.s3.region": "us-west-2"}
+    assert read_config("s3://bucket/census", remote) == remote
+    assert read_config("s3://bucket/census", None) is None

@@ -22,7 +22,6 @@ are named by ``feature_name`` when var has it.
 from __future__ import annotations
 
 import copy
-import json
 import os
 import warnings
 from collections.abc import Sequence
@@ -32,6 +31,14 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from ._tiledb import (
+    gene_tiling,
+    open_experiment,
+    read_config,
+    read_coordinate,
+    read_positions,
+    require_tiledbsoma,
+)
 from .sources import (
     BUFFER_CHUNKS,
     CHUNK_ENTRIES,
@@ -48,64 +55,6 @@ DENSITY_SAMPLE = 2048  # cells read at construction to size the chunks
 PANEL_TILING = {"cells_per_tile": 32_768, "genes_per_tile": 4, "capacity": 2048}
 # array metadata a finished write_panel_layer leaves: the X layer it copies
 PANEL_OF = "yoto_sklearn.panel_layer_of"
-
-
-def _tiledbsoma() -> Any:
-    try:
-        import tiledbsoma
-    except ImportError as err:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "Reading a SOMA experiment needs tiledbsoma: "
-            'pip install "yoto-sklearn[soma]".'
-        ) from err
-    return tiledbsoma
-
-
-def _run(ids: np.ndarray) -> np.ndarray | slice:
-    """Sorted joinids as a read coordinate: a (closed) slice when they are a run.
-
-    A contiguous run of cells or genes (a row chunk, every gene of a query without a
-    var filter) reads 1.6-1.9x faster as a slice than as a list of ids (measured on a
-    local experiment); the values read are the same.
-    """
-    if len(ids) > 1 and ids[-1] - ids[0] == len(ids) - 1 and np.all(np.diff(ids) == 1):
-        return slice(int(ids[0]), int(ids[-1]))
-    return ids
-
-
-def _positions(
-    sorted_ids: np.ndarray, order: np.ndarray, coord: Any, found: np.ndarray
-) -> np.ndarray:
-    """Where each joinid read (``found``) sits in the ids that ``order`` sorts.
-
-    ``coord`` is the read coordinate of ``sorted_ids`` (:func:`_run`): for a run
-    (a row chunk; every gene of a query) a position is an offset, not a search:
-    15x faster on a 4-million-value chunk than ``searchsorted``.
-    """
-    if isinstance(coord, slice):
-        pos = found - coord.start
-    else:
-        pos = np.searchsorted(sorted_ids, found)
-    if len(order) and np.all(order[1:] > order[:-1]):  # already in order
-        return pos
-    return order[pos]
-
-
-def _gene_tiling(array: Any) -> tuple[int, int] | None:
-    """``(genes per tile, tiles across the genes)`` of an X array, if it says.
-
-    From tiledbsoma's record of the array's creation options; ``None`` when it
-    cannot be read (then panel blocks cover one row chunk).
-    """
-    try:
-        dims = json.loads(array.schema_config_options().dims)
-        tile = int(dims["soma_dim_1"]["tile"])
-        n_genes = int(array.shape[1])
-    except Exception:  # an older tiledbsoma or another writer: no tiling known
-        return None
-    if tile <= 0 or n_genes <= 0:
-        return None
-    return tile, -(-n_genes // tile)
 
 
 class _Obs:
@@ -257,14 +206,10 @@ class SomaSource(BackedSource):
 
     # ------------------------------------------------------------------ opening
     def _open(self) -> Any:
-        soma = _tiledbsoma()
-        context = (
-            None
-            if self.tiledb_config is None
-            else soma.SOMATileDBContext(tiledb_config=self.tiledb_config)
-        )
         try:
-            return soma.Experiment.open(self.uri, context=context)
+            return open_experiment(self.uri, read_config(self.uri, self.tiledb_config))
+        except ImportError:
+            raise
         except Exception as err:  # tiledbsoma raises several kinds here
             raise ValueError(
                 f"{self.uri!r} is not a readable SOMA experiment ({err})."
@@ -335,7 +280,7 @@ class SomaSource(BackedSource):
             except Exception as err:  # tiledbsoma's parser raises several kinds
                 raise ValueError(f"The SOMA value filter failed: {err}") from None
             datasets = self._slice_datasets(exp, obs_ids)
-            self._gene_tiles = _gene_tiling(ms.X[self.panel_layer or self.X_layer])
+            self._gene_tiles = gene_tiling(ms.X[self.panel_layer or self.X_layer])
         if genes is not None:
             where = {
                 str(g): int(i)
@@ -531,14 +476,14 @@ class SomaSource(BackedSource):
         cell_order = np.argsort(obs_ids, kind="stable")  # a subset may be unsorted
         order = np.argsort(var_ids, kind="stable")
         sorted_obs, sorted_var = obs_ids[cell_order], var_ids[order]
-        coords = (_run(sorted_obs), _run(sorted_var))
+        coords = (read_coordinate(sorted_obs), read_coordinate(sorted_var))
         with self._open() as exp:
             array = exp.ms[self.measurement].X[layer or self.X_layer]
             table = array.read(coords=coords).tables().concat()
         found = table.column("soma_dim_0").to_numpy()
-        i = _positions(sorted_obs, cell_order, coords[0], found)
+        i = read_positions(sorted_obs, cell_order, coords[0], found)
         found = table.column("soma_dim_1").to_numpy()
-        j = _positions(sorted_var, order, coords[1], found)
+        j = read_positions(sorted_var, order, coords[1], found)
         data = table.column("soma_data").to_numpy().astype(np.float32, copy=False)
         return i, j, data
 
@@ -636,7 +581,7 @@ def write_panel_layer(
     str
         ``layer``, for ``SomaSource(uri, panel_layer=...)``.
     """
-    soma = _tiledbsoma()
+    require_tiledbsoma()
     import pyarrow as pa
 
     if not isinstance(layer, str) or not layer:
@@ -669,17 +614,13 @@ def write_panel_layer(
         "soma_dim_1": {"tile": int(genes_per_tile)},
     }
     config = {"tiledb": {"create": {"capacity": int(capacity), "dims": dims}}}
-    context = (
-        None
-        if tiledb_config is None
-        else soma.SOMATileDBContext(tiledb_config=tiledb_config)
-    )
 
     def write(array: Any, parts: list) -> None:
         i, j, v = (np.concatenate(c) for c in zip(*parts, strict=True))
         array.write(pa.table({"soma_dim_0": i, "soma_dim_1": j, "soma_data": v}))
 
-    with soma.Experiment.open(uri, "w", context=context) as exp:
+    config_of = read_config(source.uri, source.tiledb_config)
+    with open_experiment(source.uri, config_of, "w") as exp:
         array = exp.ms[measurement].X.add_new_sparse_ndarray(
             layer, type=pa.float32(), shape=shape, platform_config=config
         )
