@@ -19,11 +19,10 @@ import numpy as np
 # TileDB merges the byte ranges of the tiles a query needs into reads of at least
 # vfs.min_batch_size (default 20 MB), spanning gaps below vfs.min_batch_gap
 # (500 KB): fewer requests to an object store, but from a local folder it copies
-# every byte in between. A panel read of 10^6 cells from a panel layer copied
-# 733 MB of an 870 MB layer this way; reading the needed tiles only took every
-# cell's 50-gene prediction from 1.65 to 1.4 s (bench_soma.md); reads by rows,
-# which need nearly every tile anyway, were unchanged (19.9 s per statistics pass
-# both ways).
+# every byte in between into fresh memory. Predicting 10^6 cells from a panel
+# layer copied 733 MB of the 870 MB layer this way; reading only the needed tiles
+# took that prediction from 0.53x to 0.45x the backed h5ad's time (bench_soma.md,
+# run 7 in docs/atlas.md). Reads by rows need nearly every tile anyway: unchanged.
 LOCAL_READS = {"vfs.min_batch_size": "0", "vfs.min_batch_gap": "0"}
 
 
