@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from typing import Any
 
 import numpy as np
@@ -55,9 +56,11 @@ def read_config(uri: str, config: dict | None) -> dict | None:
 
 
 @functools.lru_cache(maxsize=8)
-def _context(items: tuple[tuple[str, str], ...]) -> Any:
-    # one context per configuration and process: a TileDB context starts thread
-    # pools, and every block of a pass opens the experiment again
+def _context(items: tuple[tuple[str, str], ...], pid: int) -> Any:
+    # one context per configuration and process (the pid: a forked child makes
+    # its own, since a context's thread pools do not survive a fork): a TileDB
+    # context starts thread pools, and every block of a pass opens the
+    # experiment again
     return require_tiledbsoma().SOMATileDBContext(tiledb_config=dict(items))
 
 
@@ -69,7 +72,8 @@ def open_experiment(uri: str, config: dict | None, mode: str = "r") -> Any:
     soma = require_tiledbsoma()
     context = None
     if config is not None:
-        context = _context(tuple(sorted((str(k), str(v)) for k, v in config.items())))
+        items = tuple(sorted((str(k), str(v)) for k, v in config.items()))
+        context = _context(items, os.getpid())
     return soma.Experiment.open(uri, mode, context=context)
 
 
