@@ -114,7 +114,8 @@ class SomaSource(BackedSource):
         ``{"vfs.s3.region": "us-west-2", "vfs.s3.no_sign_request": "true"}``).
         A local folder is read with ``vfs.min_batch_size`` and
         ``vfs.min_batch_gap`` set to 0, so that a query reads only its tiles
-        (TileDB's defaults merge reads for object stores; a key given here wins).
+        (TileDB's defaults, 20 MB and 500 KB, merge reads for object stores; a
+        key given here wins, e.g. those defaults on a network file system).
     presence : array-like or sparse matrix of bool, optional
         Which genes each dataset measured, datasets x genes of the measurement
         (columns by var ``soma_joinid``), e.g. the Census's
