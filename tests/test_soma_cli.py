@@ -115,6 +115,7 @@ def test_normalize_counts_through_the_command_line(counts, tmp_path):
         (["--measurement", "ATAC"], "Measurement 'ATAC'"),
         (["--use-raw"], "no .raw"),
         (["--stability-runs", "2"], "--stability-runs is not available"),
+        (["--tiledb-config", "vfs.min_batch_gap=abc"], "Failed to convert"),
     ],
 )
 def test_bad_soma_options_get_one_line(counts, tmp_path, capsys, extra, message):
@@ -125,11 +126,40 @@ def test_bad_soma_options_get_one_line(counts, tmp_path, capsys, extra, message)
     assert message in err and len(err.splitlines()) == 1, err
 
 
-def test_filters_on_a_file_are_refused(counts, tmp_path, capsys):
+@pytest.mark.parametrize(
+    "option", [["--obs-filter", "tissue == 'lung'"], ["--tiledb-config", "a=b"]]
+)
+def test_soma_options_on_a_file_are_refused(counts, tmp_path, capsys, option):
     _, path, _ = counts
     argv = ["fit", str(path), "-t", "cell_type", "--k", "3", "--out", str(tmp_path)]
-    assert main([*argv, "--obs-filter", "tissue == 'lung'", *FAST]) == 1
+    assert main([*argv, *option, *FAST]) == 1
     assert "for a TileDB-SOMA experiment" in capsys.readouterr().err
+
+
+def test_tiledb_config_reaches_the_reads_of_fit_and_predict(counts, tmp_path, capsys):
+    """--tiledb-config KEY=VALUE (repeatable) is the source's tiledb_config: the
+    same run as without it (these keys change how bytes are fetched, not what),
+    and a value TileDB cannot take fails the run (above)."""
+    uri, _, _ = counts
+    merged = ["--tiledb-config", "vfs.min_batch_size=20971520"]
+    merged += ["--tiledb-config", "vfs.min_batch_gap=512000"]
+    runs = {}
+    for name, extra in (("plain", []), ("merged", merged)):
+        out = tmp_path / name
+        argv = ["fit", uri, "-t", "cell_type", "--k", "3", "--out", str(out), *FAST]
+        assert main([*argv, "--seed", "0", *extra]) == 0
+        pred = tmp_path / f"{name}.csv"
+        argv = ["predict", str(out / "model.safetensors"), uri, "--out", str(pred)]
+        assert main([*argv, "--quiet", *extra]) == 0
+        runs[name] = (json.loads((out / "metrics.json").read_text()), pred)
+    assert runs["plain"][0]["panel"] == runs["merged"][0]["panel"]
+    with pytest.raises(SystemExit) as info:  # argparse: usage and exit status 2
+        main(["fit", uri, "-t", "cell_type", "--tiledb-config", "vfs.min_batch_gap"])
+    assert info.value.code == 2
+    assert "expected KEY=VALUE, got 'vfs.min_batch_gap'" in capsys.readouterr().err
+    pd.testing.assert_frame_equal(
+        pd.read_csv(runs["plain"][1]), pd.read_csv(runs["merged"][1])
+    )
 
 
 def test_unknown_target_column_in_the_experiment(counts, tmp_path, capsys):

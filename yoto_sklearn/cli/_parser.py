@@ -63,6 +63,22 @@ def _soma_arguments(command: argparse.ArgumentParser, var: bool) -> None:
         help="an X layer with the same values tiled for panel reads "
         "(yoto_sklearn.soma.write_panel_layer): panel columns are read from it",
     )
+    group.add_argument(
+        "--tiledb-config",
+        metavar="KEY=VALUE",
+        action="append",
+        type=_config_entry,
+        help="a TileDB configuration entry, repeatable (the Census on S3: "
+        "vfs.s3.region=us-west-2 and vfs.s3.no_sign_request=true); the command "
+        "line is recorded in metrics.json, so leave credentials to the environment",
+    )
+
+
+def _config_entry(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key.strip(), value.strip()
 
 
 def _positive_int(text: str) -> int:

@@ -2,7 +2,8 @@
 
 The data stay where they are: the cells are streamed from the experiment by
 :class:`~yoto_sklearn.soma.SomaSource` (``--obs-filter`` / ``--var-filter`` are its
-value filters, ``--layer`` its X layer, ``--measurement`` the measurement), the
+value filters, ``--layer`` its X layer, ``--measurement`` the measurement,
+``--tiledb-config KEY=VALUE`` its TileDB configuration), the
 held-out part is a set of cell positions, and prediction reads only the panel
 columns. Pictures and the HTML report need the expression in memory and are not
 drawn for a SOMA input (metrics.json says so); everything else a ``fit`` writes is
@@ -41,7 +42,7 @@ NOT_DRAWN = (
 
 def refuse_soma_options(args: argparse.Namespace) -> None:
     """``--obs-filter`` and friends name a SOMA query: not for a file."""
-    for flag in ("obs_filter", "var_filter", "panel_layer"):
+    for flag in ("obs_filter", "var_filter", "panel_layer", "tiledb_config"):
         if getattr(args, flag, None) is not None:
             raise CLIError(
                 f"--{flag.replace('_', '-')} is for a TileDB-SOMA experiment; "
@@ -75,6 +76,7 @@ def soma_source(
         obs_value_filter=args.obs_filter,
         var_value_filter=None if genes is not None else args.var_filter,
         genes=genes,
+        tiledb_config=dict(args.tiledb_config) if args.tiledb_config else None,
     )
 
 
